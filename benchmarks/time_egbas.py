@@ -1,0 +1,82 @@
+"""Wall time of one ``egbas`` call (and of ``egbas_batch``) after compilation, and
+the compile time, on a randomly initialised DCGAN-MNIST-sized generator.
+
+    python -m benchmarks.time_egbas [--layer 2] [--capacity 500] [--batch 8] [--out FILE.json]
+
+The first call of each stage includes tracing and compilation; it is reported
+as ``first_call_s``, and ``compile_s`` = first call - median later call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import jax
+import numpy as np
+
+import gbas_jax as gb
+
+
+def timed(fn, repeats):
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn(0))
+    first = time.perf_counter() - t0
+    times = []
+    for r in range(1, repeats + 1):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn(r))
+        times.append(time.perf_counter() - t0)
+    return first, times, out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layer", type=int, default=2)
+    ap.add_argument("--capacity", type=int, default=500)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=8, help="queries for egbas_batch (0 to skip)")
+    ap.add_argument("--latent-dim", type=int, default=100)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+
+    jax.config.update("jax_default_matmul_precision", "highest")  # no TF32 on GPUs
+    gen = gb.models.dcgan(key=jax.random.key(0), latent_dim=args.latent_dim, image_size=32, channels=1)
+    cfg = gb.EGBASConfig(capacity=args.capacity, max_iterations=100_000)
+    z0s = np.asarray(jax.random.normal(jax.random.key(1), (max(args.batch, 1) + args.repeats + 1, gen.latent_dim)))
+
+    def one(r):
+        return gb.egbas(gen, z0s[r], args.layer, cfg, key=jax.random.key(r))
+
+    first, times, res = timed(one, args.repeats)
+    record = {
+        "device": str(jax.devices()[0].device_kind), "platform": jax.default_backend(),
+        "host": platform.node(), "jax": jax.__version__,
+        "model": f"random DCGAN 32x32, Dz={gen.latent_dim}, widths={gen.model.module.widths}",
+        "layer": args.layer, "units": gen.layer_size(args.layer), "config": cfg.__dict__,
+        "egbas": {"first_call_s": first, "median_s": statistics.median(times), "all_s": times,
+                  "compile_s": first - statistics.median(times),
+                  "num_samples": int(res.tree.num_samples), "num_kept": int(res.num_kept),
+                  "ber_steps": int(res.ber_steps), "rrt_iterations": int(res.tree.iterations),
+                  "stop_reason": gb.stop_reason_name(res.tree.stop_reason)},
+    }
+    if args.batch:
+        def batch(r):
+            return gb.egbas_batch(gen, z0s[r:r + args.batch], args.layer, cfg, key=jax.random.key(r))
+
+        first_b, times_b, res_b = timed(batch, max(2, args.repeats // 2))
+        med = statistics.median(times_b)
+        record["egbas_batch"] = {"queries": args.batch, "first_call_s": first_b, "median_s": med,
+                                 "compile_s": first_b - med, "queries_per_s": args.batch / med,
+                                 "samples": int(np.sum(res_b.tree.num_samples))}
+    print(json.dumps(record, indent=2))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(record, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+r"""The layered-generator interface shared by every model.
+
+A generator is written as
+
+.. math::  G(z) = f_{L}(f_{L-1}(\dots f_1(t(z))))
+
+with an optional input transform :math:`t` and blocks
+:math:`f_l(h) = \sigma_l(A_l h)`: a linear map :math:`A_l` (conv, transposed conv,
+dense, with eval-mode normalisation folded in) followed by a nonlinearity
+:math:`\sigma_l`.  Blocks ``1 .. num_layers`` are probe-able; block
+``num_layers + 1`` is the output block (to-RGB, tanh) and is not.
+
+A model plugs in by implementing :class:`LayeredModel` (three functions of
+``(params, x)``).  :class:`Generator` pairs a model (static, hashable) with its
+parameters (pytree leaves) and derives ``generate``, ``features``, ``boundary``
+and ``decode`` from those three functions, so the invariant
+``decode(features(z, l), l) == generate(z)`` holds by construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class LayeredModel:
+    """What a generator architecture provides.  Subclasses must be hashable.
+
+    Attributes:
+      latent_dim: ``Dz``.
+      num_layers: number of probe-able blocks (the output block not counted).
+
+    Methods (``layer`` is a Python int in ``1 .. num_layers + 1``):
+      input_transform(params, z): ``(B, Dz) -> h_0`` (default: identity).
+      pre_activation(params, h, layer): ``h_{layer-1} -> a_layer``, the output of
+        the block's linear map, any shape ``(B, ...)``, NHWC for images.
+      activation(params, a, layer): ``a_layer -> h_layer``; for the output block
+        this returns the image ``(B, H, W, C)``.
+    """
+
+    latent_dim: int
+    num_layers: int
+
+    def input_transform(self, params, z: Array) -> Array:
+        return z
+
+    def pre_activation(self, params, h: Array, layer: int) -> Array:  # pragma: no cover
+        raise NotImplementedError
+
+    def activation(self, params, a: Array, layer: int) -> Array:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionalModel(LayeredModel):
+    """A :class:`LayeredModel` from plain functions, for wrapping your own generator.
+
+    Args:
+      latent_dim: ``Dz``.
+      pre_activations: ``num_layers + 1`` functions ``f(params, h) -> a``, one per
+        block, the last being the output block.
+      activations: the matching nonlinearities ``g(params, a) -> h`` (the last one
+        returns the image, NHWC).
+      transform: optional ``t(params, z)``.
+
+    The functions must be hashable (module-level functions are) and pure.
+    """
+
+    latent_dim: int
+    pre_activations: Tuple[Callable, ...]
+    activations: Tuple[Callable, ...]
+    transform: Optional[Callable] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "pre_activations", tuple(self.pre_activations))
+        object.__setattr__(self, "activations", tuple(self.activations))
+        if len(self.pre_activations) != len(self.activations):
+            raise ValueError("pre_activations and activations must have the same length")
+        if len(self.pre_activations) < 2:
+            raise ValueError("a generator needs at least one probe-able block and an output block")
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.pre_activations) - 1
+
+    def input_transform(self, params, z):
+        return z if self.transform is None else self.transform(params, z)
+
+    def pre_activation(self, params, h, layer):
+        return self.pre_activations[layer - 1](params, h)
+
+    def activation(self, params, a, layer):
+        return self.activations[layer - 1](params, a)
+
+
+@jax.tree_util.register_pytree_node_class
+class Generator:
+    """A generator as a pytree: ``params`` are the leaves, ``model`` is static.
+
+    Shapes: latents ``(B, Dz)``; images ``(B, H, W, C)`` float32; ``layer`` is a
+    Python int in ``1 .. num_layers``.
+    """
+
+    __slots__ = ("model", "params")
+
+    def __init__(self, model: LayeredModel, params: Any):
+        self.model = model
+        self.params = params
+
+    def tree_flatten(self):
+        return (self.params,), self.model
+
+    @classmethod
+    def tree_unflatten(cls, model, children):
+        return cls(model, children[0])
+
+    def __repr__(self):
+        return f"Generator({self.model!r})"
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    @property
+    def num_layers(self) -> int:
+        return self.model.num_layers
+
+    # -- the decomposition ---------------------------------------------------
+    def _block(self, h, layer):
+        return self.model.activation(self.params, self.model.pre_activation(self.params, h, layer), layer)
+
+    def features(self, z: Array, layer: int) -> Array:
+        r"""Output of block ``layer``, :math:`f_{l:1}(t(z))`: ``(B, Dz) -> (B, *shape_l)``.
+
+        ``layer = 0`` gives the transformed latent :math:`t(z)`.
+        """
+        h = self.model.input_transform(self.params, z)
+        for k in range(1, layer + 1):
+            h = self._block(h, k)
+        return h
+
+    def boundary(self, z: Array, layer: int) -> Array:
+        r"""Pre-activations :math:`a_l(z)` flattened row-major (NHWC): ``(B, Dz) -> (B, D_l)``.
+
+        The generative boundaries of layer ``l`` are their zero sets.
+        """
+        a = self.model.pre_activation(self.params, self.features(z, layer - 1), layer)
+        return a.reshape(a.shape[0], -1)
+
+    def layer_shape(self, layer: int) -> Tuple[int, ...]:
+        """Shape of one sample's features at ``layer`` (no batch axis)."""
+        z = jax.ShapeDtypeStruct((1, self.latent_dim), jnp.float32)
+        return jax.eval_shape(lambda g, z: g.features(z, layer), self, z).shape[1:]
+
+    def layer_size(self, layer: int) -> int:
+        """``D_l``, the number of units (boundaries) of ``layer``."""
+        n = 1
+        for s in self.layer_shape(layer):
+            n *= s
+        return n
+
+    def decode(self, h: Array, layer: int) -> Array:
+        r"""The remaining blocks :math:`f_{L:l+1}(h)`: ``(B, *shape_l) -> (B, H, W, C)``."""
+        for k in range(layer + 1, self.num_layers + 2):
+            h = self._block(h, k)
+        return h
+
+    def generate(self, z: Array) -> Array:
+        """``G(z)``: ``(B, Dz) -> (B, H, W, C)``."""
+        return self.decode(self.features(z, 0), 0)
+
+    @property
+    def image_shape(self) -> Tuple[int, ...]:
+        z = jax.ShapeDtypeStruct((1, self.latent_dim), jnp.float32)
+        return jax.eval_shape(lambda g, z: g.generate(z), self, z).shape[1:]
+
+
+@dataclasses.dataclass(frozen=True)
+class FlaxModel(LayeredModel):
+    """Adapter: a Flax linen module with methods ``input_transform(z)``,
+    ``pre_activation(h, layer)``, ``activation(a, layer)`` and attributes
+    ``latent_dim`` and ``num_layers`` becomes a :class:`LayeredModel`; ``params``
+    is the module's variable dict (``{"params": ..., "batch_stats": ...}``).
+    """
+
+    module: Any
+
+    @property
+    def latent_dim(self) -> int:
+        return self.module.latent_dim
+
+    @property
+    def num_layers(self) -> int:
+        return self.module.num_layers
+
+    def input_transform(self, params, z):
+        return self.module.apply(params, z, method="input_transform")
+
+    def pre_activation(self, params, h, layer):
+        return self.module.apply(params, h, layer, method="pre_activation")
+
+    def activation(self, params, a, layer):
+        return self.module.apply(params, a, layer, method="activation")

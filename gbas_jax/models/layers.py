@@ -1,0 +1,60 @@
+"""Convolution layers (Flax linen) built on :func:`gbas_jax.ops.conv2d`.
+
+Parameters are named and shaped as Flax's own ``nn.Conv`` / ``nn.ConvTranspose``
+(``kernel`` ``(kh, kw, in, out)``, optional ``bias`` ``(out,)``), so checkpoints
+and converters see the usual layout.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from ..ops import conv2d
+
+
+class Conv(nn.Module):
+    """Cross-correlation ``(B, H, W, in) -> (B, H', W', out)``, symmetric padding."""
+
+    features: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        k = self.param("kernel", nn.initializers.lecun_normal(),
+                       (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
+        p = self.padding
+        y = conv2d(x, k, (self.stride, self.stride), ((p, p), (p, p)), (1, 1))
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+        return y
+
+
+class ConvTranspose(nn.Module):
+    """PyTorch ``ConvTranspose2d(kernel_size, stride, padding)`` semantics.
+
+    Computed as a convolution of the input dilated by ``stride`` and padded by
+    ``kernel_size - 1 - padding``, with the kernel used unflipped; a PyTorch weight
+    ``W[in, out, kh, kw]`` is ``kernel = W.transpose(2, 3, 0, 1)[::-1, ::-1]``.
+    """
+
+    features: int
+    kernel_size: int = 4
+    stride: int = 2
+    padding: int = 1
+    use_bias: bool = False
+
+    @nn.compact
+    def __call__(self, x):
+        k = self.param("kernel", nn.initializers.lecun_normal(),
+                       (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
+        q = self.kernel_size - 1 - self.padding
+        y = conv2d(x, k, (1, 1), ((q, q), (q, q)), (self.stride, self.stride))
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+        return y

@@ -1,0 +1,74 @@
+r"""Halfspace indicators and region membership (Definitions 2-5 of the paper).
+
+The generative region of an indicator :math:`V \in \{-1, 0, +1\}^{D_l}` is
+
+.. math::  GR_V = \{ z : V^i a_l^i(z) \ge 0 \ \ \forall i \text{ with } V^i \ne 0 \},
+
+with :math:`a_l` the pre-activations of layer ``l`` (``Generator.boundary``).
+:func:`in_region` is the single membership test; every faster path must agree
+with it.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from . import _validation as V_
+
+
+def sign_indicator(a: jax.Array) -> jax.Array:
+    """``sign(a)`` as int8 (zero stays zero)."""
+    return jnp.sign(a).astype(jnp.int8)
+
+
+def halfspace_indicator(gen, z0, layer: int, theta, threshold=0.5) -> jax.Array:
+    r""":math:`V^* = \mathbb{1}[\theta^* > p] \cdot \mathrm{sign}(a_l(z_0))`, int8 ``(D_l,)``.
+
+    Args:
+      z0: query ``(Dz,)``; theta: keep-probabilities ``(D_l,)``; threshold: ``p``.
+    """
+    layer = V_.check_layer(gen, layer)
+    V_.check_latents(gen, z0, batched=False)
+    threshold = V_.check_threshold(threshold)
+    return _indicator(gen, jnp.asarray(z0, jnp.float32), layer, theta, threshold)
+
+
+def _indicator(gen, z0, layer, theta, threshold):
+    a0 = gen.boundary(z0[None], layer)[0]
+    return jnp.where(theta > threshold, sign_indicator(a0), jnp.int8(0))
+
+
+def region_margin(gen, z, layer: int, V) -> jax.Array:
+    r"""Signed slack :math:`\min_{i: V^i \ne 0} V^i a_l^i(z)`, ``(B,)``; ``+inf``
+    when no boundary is kept.  ``z`` is in the region iff the slack is ``>= 0``."""
+    a = gen.boundary(z, layer)
+    s = jnp.where(V != 0, V.astype(a.dtype) * a, jnp.inf)
+    return jnp.min(s, axis=-1)
+
+
+def in_region(gen, z, layer: int, V, margin: float = 0.0) -> jax.Array:
+    r"""Membership in :math:`GR_V`: ``(B, Dz) -> (B,)`` bool.
+
+    ``margin`` > 0 accepts points up to ``margin`` outside each kept boundary
+    (for re-checking points that sit on a boundary by construction).
+    """
+    layer = V_.check_layer(gen, layer)
+    V_.check_latents(gen, z, batched=True, name="z")
+    V_.check_indicator(gen, layer, V)
+    return _in_region(gen, jnp.asarray(z, jnp.float32), layer, jnp.asarray(V), margin)
+
+
+def _in_region(gen, z, layer, V, margin=0.0):
+    return region_margin(gen, z, layer, V) >= -margin
+
+
+def nrs_fraction(gen, z, layer: int, z0) -> jax.Array:
+    """Fraction of rows of ``z`` (``(B, Dz)``) that satisfy the full NRS condition
+    (Definition 4): every unit of ``layer`` has the same sign as at ``z0``."""
+    layer = V_.check_layer(gen, layer)
+    V_.check_latents(gen, z, batched=True, name="z")
+    V_.check_latents(gen, z0, batched=False)
+    s = sign_indicator(gen.boundary(jnp.asarray(z, jnp.float32), layer))
+    s0 = sign_indicator(gen.boundary(jnp.asarray(z0, jnp.float32)[None], layer))
+    return jnp.mean(jnp.all(s == s0, axis=-1).astype(jnp.float32))

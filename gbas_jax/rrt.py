@@ -1,0 +1,195 @@
+r"""GB-RRT (Algorithm 2), vectorised: a rapidly-exploring random tree that stays
+inside a generative region.
+
+Each iteration draws ``K`` proposals :math:`u_k \sim U(z_0 - I, z_0 + I)`, steers
+each from its nearest tree node :math:`q_k` by the step :math:`\delta`,
+
+.. math::  z'_k = q_k + \delta \, (u_k - q_k) / \lVert u_k - q_k \rVert ,
+
+tests all :math:`z'_k` for membership at once, and accepts :math:`z'_k` when it is
+in the region and at least :math:`\delta (1 - 10^{-3})` from every tree node and
+from every candidate accepted earlier in the same batch (DESIGN.md section 4:
+the paper's strict ``> delta`` would reject every step, since :math:`z'_k` is
+exactly :math:`\delta` from :math:`q_k`).  Distances for that decision are
+computed from direct differences, not from the expansion
+:math:`|a|^2 - 2a\cdot b + |b|^2`, whose cancellation error is of the order of
+the tolerance.
+
+The tree lives in fixed-capacity buffers (``N`` nodes with parent indices, ``M``
+rejected candidates); the loop is ``init`` / ``step`` / ``done`` over
+:class:`RRTState`, run by one ``lax.while_loop`` that stops at capacity or after
+``max_iterations``.  Overflow is reported as data.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _tracing
+from . import _validation as V_
+from .config import EGBASConfig
+from .region import region_margin
+
+#: Relative tolerance of the spacing test: accept at distance >= delta * (1 - SPACING_RTOL).
+SPACING_RTOL = 1e-3
+
+#: ``RRTResult.stop_reason`` codes.
+STOP_CAPACITY = 0
+STOP_MAX_ITERATIONS = 1
+STOP_REASONS = {STOP_CAPACITY: "capacity", STOP_MAX_ITERATIONS: "max_iterations"}
+
+
+class RRTState(NamedTuple):
+    samples: jax.Array        # (N, Dz); rows >= num_samples are padding
+    parents: jax.Array        # (N,) int32; -1 for the root and padding
+    num_samples: jax.Array    # () int32
+    rejected: jax.Array       # (M, Dz)
+    num_rejected: jax.Array   # () int32, all region failures, stored or not
+    num_dropped: jax.Array    # () int32, accepted but beyond capacity
+    iteration: jax.Array      # () int32
+
+
+class RRTResult(NamedTuple):
+    """The tree grown by :func:`gb_rrt`.
+
+    samples ``(N, Dz)`` (row 0 is ``z0``; rows ``>= num_samples`` are padding),
+    parents ``(N,)`` int32 (``-1`` for the root and padding), num_samples ``()``,
+    rejected ``(M, Dz)`` (the first ``M`` steered candidates that failed the region
+    test), num_rejected ``()`` (all of them, stored or not), iterations ``()``,
+    num_proposals ``()`` (``K * iterations``), num_dropped ``()`` (accepted in the
+    last batch beyond capacity), stop_reason ``()`` (:data:`STOP_CAPACITY` or
+    :data:`STOP_MAX_ITERATIONS`), rejected_overflow ``()`` bool.
+    """
+
+    samples: jax.Array
+    parents: jax.Array
+    num_samples: jax.Array
+    rejected: jax.Array
+    num_rejected: jax.Array
+    iterations: jax.Array
+    num_proposals: jax.Array
+    num_dropped: jax.Array
+    stop_reason: jax.Array
+    rejected_overflow: jax.Array
+
+
+def init(z0, cfg: EGBASConfig) -> RRTState:
+    n, m, d = cfg.capacity, cfg.reject_capacity, z0.shape[-1]
+    return RRTState(
+        samples=jnp.zeros((n, d), z0.dtype).at[0].set(z0),
+        parents=jnp.full((n,), -1, jnp.int32),
+        num_samples=jnp.int32(1),
+        rejected=jnp.zeros((m, d), z0.dtype),
+        num_rejected=jnp.int32(0),
+        num_dropped=jnp.int32(0),
+        iteration=jnp.int32(0))
+
+
+def _sq_dist(a, b):
+    """Squared distances ``(P, Q)`` from direct differences (fused, not materialised)."""
+    return jnp.sum(jnp.square(a[:, None, :] - b[None, :, :]), axis=-1)
+
+
+def _greedy_accept(ok, far_pairs):
+    """Accept candidates in order: ``k`` is accepted when ``ok[k]`` and it is far
+    from every earlier accepted candidate."""
+    k_total = ok.shape[0]
+    earlier = jnp.arange(k_total)
+
+    def body(k, acc):
+        clash = acc & ~far_pairs[k] & (earlier < k)
+        return acc.at[k].set(ok[k] & ~jnp.any(clash))
+
+    return jax.lax.fori_loop(0, k_total, body, jnp.zeros_like(ok))
+
+
+def _append(buf, count, rows, mask):
+    """Write ``rows[mask]`` after ``count`` into ``buf``; rows past the end are dropped."""
+    pos = jnp.where(mask, count + jnp.cumsum(mask) - 1, buf.shape[0])
+    return buf.at[pos].set(rows, mode="drop"), pos
+
+
+def step(state: RRTState, gen, z0, layer: int, V, key, cfg: EGBASConfig) -> RRTState:
+    k_prop = jax.random.fold_in(key, state.iteration)
+    n = cfg.capacity
+    half = jnp.asarray(cfg.interval, z0.dtype)
+    u = z0 + half * jax.random.uniform(k_prop, (cfg.proposals, z0.shape[-1]), z0.dtype, -1.0, 1.0)
+    valid = jnp.arange(n) < state.num_samples
+
+    nearest = jnp.argmin(jnp.where(valid, _sq_dist(u, state.samples), jnp.inf), axis=1)
+    q = state.samples[nearest]
+    d = u - q
+    norm = jnp.sqrt(jnp.sum(d * d, axis=-1, keepdims=True))
+    z_new = q + cfg.step_size * d / jnp.maximum(norm, jnp.finfo(z0.dtype).tiny)
+
+    inside = region_margin(gen, z_new, layer, V) >= 0
+    thr2 = (cfg.step_size * (1.0 - SPACING_RTOL)) ** 2
+    far_tree = jnp.min(jnp.where(valid, _sq_dist(z_new, state.samples), jnp.inf), axis=1) >= thr2
+    accept = _greedy_accept(inside & far_tree, _sq_dist(z_new, z_new) >= thr2)
+
+    samples, pos = _append(state.samples, state.num_samples, z_new, accept)
+    parents = state.parents.at[pos].set(nearest.astype(jnp.int32), mode="drop")
+    total = state.num_samples + jnp.sum(accept, dtype=jnp.int32)
+    fail = ~inside
+    rejected, _ = _append(state.rejected, state.num_rejected, z_new, fail)
+    return RRTState(
+        samples=samples, parents=parents, num_samples=jnp.minimum(total, n),
+        rejected=rejected, num_rejected=state.num_rejected + jnp.sum(fail, dtype=jnp.int32),
+        num_dropped=state.num_dropped + jnp.maximum(total - n, 0),
+        iteration=state.iteration + 1)
+
+
+def done(state: RRTState, cfg: EGBASConfig) -> jax.Array:
+    return (state.num_samples >= cfg.capacity) | (state.iteration >= cfg.max_iterations)
+
+
+def finish(state: RRTState, cfg: EGBASConfig) -> RRTResult:
+    return RRTResult(
+        samples=state.samples, parents=state.parents, num_samples=state.num_samples,
+        rejected=state.rejected, num_rejected=state.num_rejected, iterations=state.iteration,
+        num_proposals=state.iteration * cfg.proposals, num_dropped=state.num_dropped,
+        stop_reason=jnp.where(state.num_samples >= cfg.capacity, STOP_CAPACITY,
+                              STOP_MAX_ITERATIONS).astype(jnp.int32),
+        rejected_overflow=state.num_rejected > cfg.reject_capacity)
+
+
+def _gb_rrt_core(gen, z0, layer: int, V, cfg: EGBASConfig, key) -> RRTResult:
+    final = jax.lax.while_loop(
+        lambda s: ~done(s, cfg),
+        lambda s: step(s, gen, z0, layer, V, key, cfg),
+        init(z0, cfg))
+    return finish(final, cfg)
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "cfg"))
+def _gb_rrt(gen, z0, layer, V, cfg, key):
+    _tracing.traced("gb_rrt")
+    return _gb_rrt_core(gen, z0, layer, V, cfg, key)
+
+
+def gb_rrt(gen, z0, layer: int, V, cfg: EGBASConfig, *, key) -> RRTResult:
+    """Grow a GB-RRT from ``z0`` inside the region of indicator ``V``.
+
+    Args:
+      gen: :class:`~gbas_jax.Generator`; z0: ``(Dz,)``; layer: static int;
+      V: int8 indicator ``(D_l,)``; cfg: :class:`~gbas_jax.EGBASConfig`; key: PRNG key.
+
+    Returns:
+      :class:`RRTResult` with fixed-size buffers of capacity ``cfg.capacity`` and
+      ``cfg.reject_capacity``.
+    """
+    layer = V_.check_layer(gen, layer)
+    cfg = V_.check_config(cfg)
+    V_.check_latents(gen, z0, batched=False)
+    V_.check_indicator(gen, layer, V)
+    V_.check_interval(gen, cfg)
+    return _gb_rrt(gen, jnp.asarray(z0, jnp.float32), layer, jnp.asarray(V, jnp.int8), cfg, key)
+
+
+def stop_reason_name(code) -> str:
+    """``"capacity"`` or ``"max_iterations"``."""
+    return STOP_REASONS[int(code)]

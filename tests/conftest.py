@@ -1,0 +1,33 @@
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+
+import jax
+import numpy as np
+import pytest
+
+import gbas_jax as gb
+
+# Small architectures keep compile and run times low on 2 CPU cores.
+SMALL = dict(latent_dim=8, image_size=28, channels=1, widths=(16, 8, 8, 8))
+
+
+@pytest.fixture(scope="session")
+def small_gen():
+    return gb.models.dcgan(key=jax.random.key(0), **SMALL)
+
+
+@pytest.fixture(scope="session")
+def small_disc():
+    return gb.models.dcgan_discriminator(key=jax.random.key(1), image_size=28, channels=1,
+                                         widths=(8, 8, 16))
+
+
+@pytest.fixture(scope="session")
+def fast_cfg():
+    return gb.EGBASConfig(ber_steps=60, ber_window=10, ber_samples=4, capacity=64, proposals=16,
+                          max_iterations=200, step_size=0.2, interval=1.5, reject_capacity=128)
+
+
+def z_query(seed, dim):
+    return np.random.default_rng(seed).standard_normal(dim).astype(np.float32)

@@ -1,0 +1,89 @@
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gbas_jax as gb
+from gbas_jax.baselines import linf_half_side
+
+
+def fake_result(samples, rejected, reject_capacity=16):
+    n, d = samples.shape
+    buf = np.zeros((32, d), np.float32)
+    buf[:n] = samples
+    rej = np.zeros((reject_capacity, d), np.float32)
+    m = min(len(rejected), reject_capacity)
+    rej[:m] = rejected[:m]
+    tree = gb.RRTResult(samples=jnp.asarray(buf), parents=jnp.full((32,), -1), num_samples=jnp.int32(n),
+                        rejected=jnp.asarray(rej), num_rejected=jnp.int32(len(rejected)),
+                        iterations=jnp.int32(1), num_proposals=jnp.int32(1), num_dropped=jnp.int32(0),
+                        stop_reason=jnp.int32(0), rejected_overflow=jnp.bool_(len(rejected) > reject_capacity))
+    return gb.EGBASResult(query=jnp.asarray(samples[0]), theta=None, indicator=None, num_kept=None,
+                          ber_loss=None, ber_steps=None, ber_converged=None, kept_error=None, tree=tree)
+
+
+def test_calibrate_from_min_and_max_rejected_distance():
+    samples = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]], np.float32)  # z_avg = (1, 1)
+    rejected = np.array([[1.0, 4.0], [1.0, -1.0], [6.0, 1.0]], np.float32)            # distances 3, 2, 5
+    cal, info = gb.baselines.calibrate(fake_result(samples, rejected), return_info=True)
+    np.testing.assert_allclose(info.z_avg, [1.0, 1.0])
+    assert (info.min_dist, info.max_dist, info.fallback) == (2.0, 5.0, False)
+    assert cal.eps_l2 == pytest.approx(3.5)
+    # 2-D: pi r^2 = (2a)^2.
+    assert cal.eps_linf == pytest.approx(3.5 * math.sqrt(math.pi) / 2)
+    eps_l2, eps_linf = cal  # unpacks as a pair
+
+
+def test_calibrate_uses_only_stored_rejected():
+    samples = np.array([[0.0, 0.0], [2.0, 0.0]], np.float32)  # z_avg = (1, 0)
+    rejected = np.array([[1.0, 1.0], [1.0, 3.0], [1.0, 100.0]], np.float32)
+    cal = gb.baselines.calibrate(fake_result(samples, rejected, reject_capacity=2))
+    assert cal.eps_l2 == pytest.approx(2.0)
+
+
+def test_calibrate_fallback_when_nothing_rejected():
+    samples = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 3.0]], np.float32)
+    with pytest.warns(RuntimeWarning):
+        cal, info = gb.baselines.calibrate(fake_result(samples, np.zeros((0, 2))), return_info=True)
+    z_avg = samples.mean(0)
+    assert info.fallback and cal.eps_l2 == pytest.approx(np.linalg.norm(samples - z_avg, axis=1).max())
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 4, 7])
+def test_equal_volume_cube_in_low_dimension(dim):
+    r = 0.7
+    ball = math.pi ** (dim / 2) / math.gamma(dim / 2 + 1) * r ** dim  # direct formula
+    a = linf_half_side(r, dim)
+    assert (2 * a) ** dim == pytest.approx(ball, rel=1e-12)
+    if dim == 1:
+        assert a == pytest.approx(r)
+
+
+def test_log_formula_is_stable_in_high_dimension():
+    a = linf_half_side(3.0, 512)
+    assert np.isfinite(a) and 0 < a < 3.0  # the cube is much smaller than the ball's radius
+
+
+@pytest.mark.parametrize("dim", [2, 10])
+def test_samplers_stay_inside_and_are_uniform(dim):
+    z0 = np.arange(dim, dtype=np.float32)
+    n = 4000
+    zs = np.asarray(gb.baselines.sample_l2_ball(z0, 0.5, n, key=jax.random.key(0)))
+    r = np.linalg.norm(zs - z0, axis=1)
+    assert zs.shape == (n, dim) and r.max() <= 0.5 * (1 + 1e-6)
+    # Uniform in the ball: P(r < eps/2) = 2^-dim.
+    assert np.mean(r < 0.25) == pytest.approx(0.5 ** dim, abs=0.03)
+    zc = np.asarray(gb.baselines.sample_linf_ball(z0, 0.5, n, key=jax.random.key(1)))
+    off = np.abs(zc - z0)
+    assert off.max() <= 0.5 and np.mean(off < 0.25) == pytest.approx(0.5, abs=0.03)
+
+
+def test_sampler_validation():
+    with pytest.raises(ValueError):
+        gb.baselines.sample_l2_ball(np.zeros((2, 2)), 1.0, 3, key=jax.random.key(0))
+    with pytest.raises(ValueError):
+        gb.baselines.sample_linf_ball(np.zeros(2), -1.0, 3, key=jax.random.key(0))
+    with pytest.raises(ValueError):
+        gb.baselines.sample_linf_ball(np.zeros(2), 1.0, 2.5, key=jax.random.key(0))

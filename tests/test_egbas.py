@@ -1,0 +1,103 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gbas_jax as gb
+from conftest import z_query
+from test_rrt import check_tree
+
+
+def leaves_equal(a, b):
+    return all(np.array_equal(np.asarray(x), np.asarray(y))
+               for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+def test_result_shapes_and_guarantees(small_gen, fast_cfg):
+    z0 = z_query(0, small_gen.latent_dim)
+    res = gb.egbas(small_gen, z0, 2, fast_cfg, key=jax.random.key(0))
+    d = small_gen.layer_size(2)
+    assert res.theta.shape == (d,) and res.indicator.shape == (d,) and res.indicator.dtype == jnp.int8
+    assert int(res.num_kept) == int(np.sum(np.asarray(res.indicator) != 0)) > 0
+    assert res.tree.samples.shape == (fast_cfg.capacity, small_gen.latent_dim)
+    assert res.tree.rejected.shape == (fast_cfg.reject_capacity, small_gen.latent_dim)
+    assert np.isfinite(float(res.ber_loss)) and np.isfinite(float(res.kept_error))
+    assert 1 <= int(res.ber_steps) <= fast_cfg.ber_steps
+    np.testing.assert_array_equal(res.query, z0)
+    check_tree(small_gen, z0, 2, res.indicator, fast_cfg, res.tree)
+
+
+def test_same_key_bit_identical_different_key_different(small_gen, fast_cfg):
+    z0 = z_query(1, small_gen.latent_dim)
+    a = gb.egbas(small_gen, z0, 1, fast_cfg, key=jax.random.key(5))
+    b = gb.egbas(small_gen, z0, 1, fast_cfg, key=jax.random.key(5))
+    c = gb.egbas(small_gen, z0, 1, fast_cfg, key=jax.random.key(6))
+    assert leaves_equal(a, b)
+    n = min(int(a.tree.num_samples), int(c.tree.num_samples))
+    assert n > 1 and not np.array_equal(np.asarray(a.tree.samples[:n]), np.asarray(c.tree.samples[:n]))
+
+
+def test_batch_rows_match_single_calls(small_gen, fast_cfg):
+    z0s = np.stack([z_query(s, small_gen.latent_dim) for s in range(3)])
+    key = jax.random.key(11)
+    batch = gb.egbas_batch(small_gen, z0s, 3, fast_cfg, key=key)
+    assert batch.tree.samples.shape == (3, fast_cfg.capacity, small_gen.latent_dim)
+    for i, k in enumerate(jax.random.split(key, 3)):
+        one = gb.egbas(small_gen, z0s[i], 3, fast_cfg, key=k)
+        row = jax.tree_util.tree_map(lambda x: x[i], batch)
+        np.testing.assert_array_equal(row.indicator, one.indicator)
+        # Adam amplifies float differences between batch shapes a little.
+        np.testing.assert_allclose(row.theta, one.theta, atol=1e-2)
+        check_tree(small_gen, z0s[i], 3, row.indicator, fast_cfg, row.tree)
+        # Same key and indicator: the trees match unless a float difference between
+        # batch shapes flips a boundary decision (it does not for this model).
+        assert int(row.tree.num_samples) == int(one.tree.num_samples)
+        np.testing.assert_allclose(row.tree.samples, one.tree.samples, atol=1e-5)
+
+
+def test_second_call_does_not_recompile(small_gen, fast_cfg):
+    z0 = z_query(2, small_gen.latent_dim)
+    cfg = fast_cfg.replace(capacity=33)  # a config no other test compiles
+    gb.egbas(small_gen, z0, 4, cfg, key=jax.random.key(0))
+    gb.egbas_batch(small_gen, np.stack([z0, z0]), 4, cfg, key=jax.random.key(0))
+    before = dict(gb.TRACE_COUNTS)
+    other = jax.tree_util.tree_map(lambda p: p * 1.01, small_gen)  # new weights, same shapes
+    gb.egbas(other, z0 + 0.5, 4, cfg, key=jax.random.key(1))
+    gb.egbas_batch(other, np.stack([z0, -z0]), 4, cfg, key=jax.random.key(2))
+    gb.ber_opt(other, z0, 4, cfg, key=jax.random.key(3))
+    gb.ber_opt(other, z0 - 1, 4, cfg, key=jax.random.key(4))
+    assert dict(gb.TRACE_COUNTS) == {**before, "ber_opt": before.get("ber_opt", 0) + 1}
+
+
+def test_empty_boundary_set_is_reported(small_gen, fast_cfg):
+    z0 = z_query(3, small_gen.latent_dim)
+    cfg = fast_cfg.replace(ber_lambda=50.0, ber_steps=300, ber_lr=0.5)  # drives every theta to 0
+    res = gb.egbas(small_gen, z0, 1, cfg, key=jax.random.key(0))
+    assert int(res.num_kept) == 0
+    assert int(res.tree.num_rejected) == 0  # the region is the whole latent space
+    assert int(res.tree.num_samples) > 1
+    check_tree(small_gen, z0, 1, res.indicator, cfg, res.tree)
+    with pytest.warns(RuntimeWarning, match="no rejected"):
+        eps_l2, eps_linf = gb.baselines.calibrate(res)
+    assert eps_l2 > 0 and eps_linf > 0
+
+
+@pytest.mark.parametrize("call", ["egbas", "egbas_batch"])
+def test_bad_inputs_raise_before_tracing(small_gen, fast_cfg, call):
+    fn = getattr(gb, call)
+    z = z_query(0, small_gen.latent_dim)
+    z = z if call == "egbas" else z[None]
+    before = dict(gb.TRACE_COUNTS)
+    with pytest.raises(ValueError, match="layer"):
+        fn(small_gen, z, 0, fast_cfg, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="layer"):
+        fn(small_gen, z, 1.0, fast_cfg, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="shape"):
+        fn(small_gen, z[..., :-1], 1, fast_cfg, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="shape"):
+        fn(small_gen, z[None], 1, fast_cfg, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="finite"):
+        fn(small_gen, z * np.inf, 1, fast_cfg, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="interval"):
+        fn(small_gen, z, 1, fast_cfg.replace(interval=(1.0, 2.0)), key=jax.random.key(0))
+    assert dict(gb.TRACE_COUNTS) == before

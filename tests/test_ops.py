@@ -1,0 +1,42 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from gbas_jax.ops import conv2d
+
+CASES = [  # (size, kernel, stride, padding, lhs_dilation)
+    (16, 3, (1, 1), ((1, 1), (1, 1)), (1, 1)),   # 3x3 "extra" conv
+    (8, 4, (1, 1), ((2, 2), (2, 2)), (2, 2)),    # transposed conv 4x4 / 2 (PyTorch padding 1)
+    (16, 4, (2, 2), ((1, 1), (1, 1)), (1, 1)),   # discriminator conv 4x4 / 2
+    (7, 7, (1, 1), ((0, 0), (0, 0)), (1, 1)),    # final valid conv
+    (5, 3, (1, 1), ((0, 2), (1, 0)), (3, 3)),    # uneven padding, other dilation
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conv2d_matches_lax_and_its_gradients(case):
+    n, ks, stride, padding, dil = case
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, n, n, 3)), jnp.float32)
+    k = jnp.asarray(rng.standard_normal((ks, ks, 3, 5)), jnp.float32)
+
+    def ref(x, k):
+        return lax.conv_general_dilated(x, k, stride, padding, lhs_dilation=dil,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    with jax.default_matmul_precision("highest"):
+        y0, vjp0 = jax.vjp(ref, x, k)
+        y1, vjp1 = jax.vjp(lambda x, k: conv2d(x, k, stride, padding, dil), x, k)
+        dy = jnp.asarray(rng.standard_normal(y0.shape), jnp.float32)
+        np.testing.assert_allclose(y1, y0, atol=1e-5)
+        for g1, g0 in zip(vjp1(dy), vjp0(dy)):
+            np.testing.assert_allclose(g1, g0, rtol=1e-5, atol=1e-4)
+
+
+def test_both_stride_and_dilation_is_refused():
+    x = jnp.ones((1, 4, 4, 1))
+    k = jnp.ones((3, 3, 1, 1))
+    with pytest.raises(NotImplementedError):
+        jax.grad(lambda x: jnp.sum(conv2d(x, k, (2, 2), ((1, 1), (1, 1)), (2, 2))))(x)
