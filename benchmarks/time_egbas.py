@@ -49,7 +49,7 @@ def main(argv=None):
     z0s = np.asarray(jax.random.normal(jax.random.key(1), (max(args.batch, 1) + args.repeats + 1, gen.latent_dim)))
 
     def one(r):
-        return gb.egbas(gen, z0s[r], args.layer, cfg, key=jax.random.key(r))
+        return gb.egbas(gen, z0s[-1] if r == args.repeats else z0s[r], args.layer, cfg, key=jax.random.key(r))
 
     first, times, res = timed(one, args.repeats)
     record = {
@@ -63,6 +63,16 @@ def main(argv=None):
                   "ber_steps": int(res.ber_steps), "rrt_iterations": int(res.tree.iterations),
                   "stop_reason": gb.stop_reason_name(res.tree.stop_reason)},
     }
+    # The two stages on their own (BerOpt; GB-RRT with the indicator of the last run).
+    def ber(r):
+        return gb.ber_opt(gen, z0s[r], args.layer, cfg, key=jax.random.key(r), full_output=True)
+
+    def rrt(r):
+        return gb.gb_rrt(gen, z0s[-1], args.layer, res.indicator, cfg, key=jax.random.key(r))
+
+    for name, fn in (("ber_opt", ber), ("gb_rrt", rrt)):
+        f, ts, _ = timed(fn, args.repeats)
+        record[name] = {"first_call_s": f, "median_s": statistics.median(ts)}
     if args.batch:
         def batch(r):
             return gb.egbas_batch(gen, z0s[r:r + args.batch], args.layer, cfg, key=jax.random.key(r))

@@ -1,10 +1,14 @@
 import os
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
-
 import jax
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# "quick" (for the short GPU check) runs fewer property examples; each compiles anew.
+settings.register_profile("default", max_examples=24, deadline=None)
+settings.register_profile("quick", max_examples=6, deadline=None)
+settings.load_profile(os.environ.get("GBAS_HYPOTHESIS_PROFILE", "default"))
 
 import gbas_jax as gb
 

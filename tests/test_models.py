@@ -52,7 +52,8 @@ def test_generator_is_a_pytree(small_gen):
 
 def test_discriminator_features(small_disc):
     x = jax.random.uniform(jax.random.key(0), (3, 28, 28, 1), minval=-1, maxval=1)
-    feats = small_disc.features(x)
+    with jax.default_matmul_precision("highest"):  # no TF32 on GPUs
+        feats = small_disc.features(x)
     assert [f.shape for f in feats] == [(3, 14, 14, 8), (3, 14, 14, 8), (3, 7, 7, 16)]
     # Independent numpy forward of the first two blocks: conv + bias, LeakyReLU(0.2).
     P = small_disc.params["params"]

@@ -63,7 +63,7 @@ def check_tree(gen, z0, layer, V, cfg, tree):
         assert int(tree.iterations) == cfg.max_iterations and n < cfg.capacity
 
 
-@settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(arch=st.integers(0, 1), weights=st.integers(0, 2), layer=st.integers(1, 4),
        seed=st.integers(0, 2 ** 16), step=st.sampled_from([0.05, 0.3]),
        frac=st.sampled_from([0.02, 0.2]))
