@@ -25,3 +25,7 @@ __all__ = [
     "gb_rrt", "egbas", "egbas_batch", "stop_reason_name", "STOP_CAPACITY", "STOP_MAX_ITERATIONS",
     "baselines", "metrics", "models", "viz", "TRACE_COUNTS",
 ]
+
+from .checkpoint import PRETRAINED, load_discriminator, load_pretrained, save_model  # noqa: E402
+
+__all__ += ["load_pretrained", "load_discriminator", "save_model", "PRETRAINED"]

@@ -1,0 +1,138 @@
+"""Maps of generative boundaries on a 2-D latent plane (the paper's Figures 2-3),
+behind ``gbas-jax boundaries``.
+
+For a grid of ``R x R`` latents around the query, a pixel lies on a boundary when
+some unit's sign differs from the pixel to its right or below; counting only kept
+units (``V != 0``) gives the boundaries BerOpt kept.  Computed in row blocks so the
+``(pixels, D_l)`` pre-activations never exist at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._io import atomic_folder
+from .checkpoint import load_pretrained
+from .config import EGBASConfig
+from .egbas import egbas
+
+_BLOCK = 8  # grid rows per device call
+
+
+@functools.partial(jax.jit, static_argnames=("layer",))
+def _edge_block(gen, zs, layer, V):
+    """``zs`` ``(r + 1, W, 2)`` -> edges over all units, edges over kept units, inside;
+    each ``(r, W)``."""
+    r1, w, d = zs.shape
+    a = gen.boundary(zs.reshape(-1, d), layer).reshape(r1, w, -1)
+    s = a > 0
+    right = jnp.concatenate([s[:, 1:] != s[:, :-1], jnp.zeros_like(s[:, :1])], axis=1)
+    down = s[1:] != s[:-1]
+    edge_units = right[:-1] | down
+    kept = (V != 0)[None, None]
+    slack = jnp.where(V != 0, V.astype(a.dtype) * a, jnp.inf).min(axis=-1)
+    return (jnp.any(edge_units, -1), jnp.any(edge_units & kept, -1), slack[:-1] >= 0)
+
+
+def boundary_maps(gen, z0, layer: int, V, extent: float = 1.5, resolution: int = 240):
+    """Boolean maps ``(R, R)``: all boundaries, kept boundaries, the query's region.
+    Row 0 is the top of the picture (largest second coordinate)."""
+    if gen.latent_dim != 2:
+        raise ValueError(f"boundary maps need a 2-D latent; this model has {gen.latent_dim}")
+    xs = np.linspace(z0[0] - extent, z0[0] + extent, resolution, dtype=np.float32)
+    ys = np.linspace(z0[1] + extent, z0[1] - extent, resolution + 1, dtype=np.float32)  # one extra row
+    V = jnp.asarray(V)
+    out = [np.zeros((resolution, resolution), bool) for _ in range(3)]
+    for r0 in range(0, resolution, _BLOCK):
+        r1 = min(r0 + _BLOCK, resolution)
+        rows = ys[r0:r1 + 1]
+        if len(rows) < _BLOCK + 1:  # keep one compiled shape: pad the last block
+            rows = np.concatenate([rows, np.repeat(rows[-1:], _BLOCK + 1 - len(rows))])
+        grid = np.stack(np.meshgrid(xs, rows), axis=-1)
+        maps = _edge_block(gen, jnp.asarray(grid), layer, V)
+        for o, m in zip(out, maps):
+            o[r0:r1] = np.asarray(m)[: r1 - r0]
+    return out, (xs[0], xs[-1], ys[resolution - 1], ys[0])
+
+
+def run_boundaries(model: str = "dcgan-mnist-2d", layer: int = 1, cfg: Optional[EGBASConfig] = None,
+                   seed: int = 0, query=None, out: str = "out/boundaries", extent: float = 1.5,
+                   resolution: int = 240, progress: bool = True) -> dict:
+    """E-GBAS on a 2-D model and a figure of its boundaries, region and tree."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tqdm.auto import tqdm
+
+    cfg = cfg or EGBASConfig(step_size=0.02, interval=0.5, capacity=300, proposals=16)
+    t0 = time.perf_counter()
+    with tqdm(total=4, desc="boundaries", disable=not progress) as bar:
+        gen = load_pretrained(model)
+        if gen.latent_dim != 2:
+            raise ValueError(f"'boundaries' needs a model with a 2-D latent; {model!r} has {gen.latent_dim}")
+        z0 = (np.asarray(jax.random.normal(jax.random.key(seed), (2,)), np.float32) if query is None
+              else np.asarray(query, np.float32).reshape(2))
+        bar.update(1)
+        res = jax.block_until_ready(egbas(gen, z0, layer, cfg, key=jax.random.key(seed)))
+        bar.update(1)
+        (all_b, kept_b, inside), ext = boundary_maps(gen, z0, layer, res.indicator, extent, resolution)
+        bar.update(1)
+
+        n = int(res.tree.num_samples)
+        s = np.asarray(res.tree.samples[:n])
+        par = np.asarray(res.tree.parents[:n])
+        m = min(int(res.tree.num_rejected), res.tree.rejected.shape[0])
+        rej = np.asarray(res.tree.rejected[:m])
+        fig = plt.figure(figsize=(13, 7.2))
+        gs = fig.add_gridspec(2, 6, height_ratios=[5, 1.25])
+        for col, (edges, title) in enumerate(((all_b, f"all {res.theta.shape[0]} boundaries of layer {layer}"),
+                                              (kept_b, f"{int(res.num_kept)} kept by BerOpt, region and GB-RRT"))):
+            ax = fig.add_subplot(gs[0, 3 * col:3 * col + 3])
+            rgb = np.ones(edges.shape + (3,))
+            rgb[inside] = (0.80, 0.88, 1.0)
+            rgb[edges] = (0.55, 0.55, 0.55) if col == 0 else (0.85, 0.1, 0.1)
+            ax.imshow(rgb, extent=ext, origin="upper", interpolation="nearest")
+            if col == 1:
+                for i in range(1, n):
+                    p = s[par[i]]
+                    ax.plot([p[0], s[i, 0]], [p[1], s[i, 1]], color="k", lw=0.4)
+                ax.scatter(s[1:, 0], s[1:, 1], s=3, c="tab:blue", zorder=3, label="accepted")
+                if m:
+                    ax.scatter(rej[:, 0], rej[:, 1], s=3, c="tab:red", marker="x", zorder=3, label="rejected")
+                ax.legend(loc="lower right", fontsize=8)
+            ax.scatter([z0[0]], [z0[1]], marker="*", s=120, c="gold", edgecolors="k", zorder=4)
+            ax.set_title(title)
+            ax.set_xlabel("z[0]")
+            ax.set_ylabel("z[1]")
+        pick = np.linspace(1, n - 1, 5).astype(int) if n > 5 else np.arange(1, n)
+        imgs = np.asarray(gen.generate(np.concatenate([z0[None], s[pick]])))
+        for j, img in enumerate(imgs[:6]):
+            ax = fig.add_subplot(gs[1, j])
+            ax.imshow(np.clip(img[..., 0], -1, 1), cmap="gray", vmin=-1, vmax=1)
+            ax.set_axis_off()
+            ax.set_title("query" if j == 0 else f"sample {pick[j - 1]}", fontsize=8)
+        fig.tight_layout()
+
+        with atomic_folder(out) as tmp:
+            fig.savefig(os.path.join(tmp, "boundaries.png"), dpi=110)
+            plt.close(fig)
+            np.save(os.path.join(tmp, "egbas_samples.npy"), s)
+            record = {"model": model, "layer": layer, "seed": seed, "query": z0.tolist(),
+                      "config": dataclasses.asdict(cfg), "extent": extent, "resolution": resolution,
+                      "units": int(res.theta.shape[0]), "kept_boundaries": int(res.num_kept),
+                      "samples": n, "rejected": int(res.tree.num_rejected),
+                      "region_fraction_of_view": float(inside.mean()),
+                      "seconds": round(time.perf_counter() - t0, 3)}
+            with open(os.path.join(tmp, "record.json"), "w") as f:
+                json.dump(record, f, indent=2)
+        bar.update(1)
+    return record
