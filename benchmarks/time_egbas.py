@@ -1,7 +1,13 @@
 """Wall time of one ``egbas`` call (and of ``egbas_batch``) after compilation, and
-the compile time, on a randomly initialised DCGAN-MNIST-sized generator.
+the compile time, on the shipped DCGAN-MNIST or on a randomly initialised
+DCGAN-MNIST-sized generator (32x32, widths 128-64-32-32).
 
-    python -m benchmarks.time_egbas [--layer 2] [--capacity 500] [--batch 8] [--out FILE.json]
+    python -m benchmarks.time_egbas [--model dcgan-mnist|random] [--layer 2] [--capacity 500]
+                                    [--batch 8] [--ber-lambda L] [--out FILE.json]
+
+The random model's images vary little (std ~0.04), so its default is ``--ber-lambda
+0.01`` (at the library default 0.1 every unit is dropped and the region is the whole
+space).
 
 The first call of each stage includes tracing and compilation; it is reported
 as ``first_call_s``, and ``compile_s`` = first call - median later call.
@@ -39,13 +45,22 @@ def main(argv=None):
     ap.add_argument("--capacity", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=8, help="queries for egbas_batch (0 to skip)")
-    ap.add_argument("--latent-dim", type=int, default=100)
+    ap.add_argument("--latent-dim", type=int, default=100, help="random model only")
+    ap.add_argument("--model", default="dcgan-mnist", help="a loadable model, or 'random'")
+    ap.add_argument("--ber-lambda", type=float, default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
 
     jax.config.update("jax_default_matmul_precision", "highest")  # no TF32 on GPUs
-    gen = gb.models.dcgan(key=jax.random.key(0), latent_dim=args.latent_dim, image_size=32, channels=1)
-    cfg = gb.EGBASConfig(capacity=args.capacity, max_iterations=100_000)
+    if args.model == "random":
+        gen = gb.models.dcgan(key=jax.random.key(0), latent_dim=args.latent_dim, image_size=32, channels=1)
+        lam = 0.01 if args.ber_lambda is None else args.ber_lambda
+        name = f"random DCGAN 32x32, Dz={gen.latent_dim}, widths={gen.model.module.widths}"
+    else:
+        gen = gb.load_pretrained(args.model)
+        lam = gb.EGBASConfig().ber_lambda if args.ber_lambda is None else args.ber_lambda
+        name = f"{args.model} (Dz={gen.latent_dim}, widths={gen.model.module.widths})"
+    cfg = gb.EGBASConfig(capacity=args.capacity, max_iterations=100_000, ber_lambda=lam)
     z0s = np.asarray(jax.random.normal(jax.random.key(1), (max(args.batch, 1) + args.repeats + 1, gen.latent_dim)))
 
     def one(r):
@@ -55,7 +70,7 @@ def main(argv=None):
     record = {
         "device": str(jax.devices()[0].device_kind), "platform": jax.default_backend(),
         "host": platform.node(), "jax": jax.__version__,
-        "model": f"random DCGAN 32x32, Dz={gen.latent_dim}, widths={gen.model.module.widths}",
+        "model": name,
         "layer": args.layer, "units": gen.layer_size(args.layer), "config": cfg.__dict__,
         "egbas": {"first_call_s": first, "median_s": statistics.median(times), "all_s": times,
                   "compile_s": first - statistics.median(times),

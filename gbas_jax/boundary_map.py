@@ -27,11 +27,15 @@ from .egbas import egbas
 
 _BLOCK = 8  # grid rows per device call
 
+#: Settings of ``gbas-jax boundaries`` (latent units of a 2-D N(0, I) prior): a larger
+#: lambda keeps fewer boundaries, so the picture stays readable.
+BOUNDARY_DEFAULTS = EGBASConfig(ber_lambda=1.0, step_size=0.05, interval=1.0, capacity=400, proposals=16)
+
 
 @functools.partial(jax.jit, static_argnames=("layer",))
 def _edge_block(gen, zs, layer, V):
-    """``zs`` ``(r + 1, W, 2)`` -> edges over all units, edges over kept units, inside;
-    each ``(r, W)``."""
+    """``zs`` ``(r + 1, W, 2)`` -> boundary counts over all units and over kept
+    units, and membership of the region; each ``(r, W)``."""
     r1, w, d = zs.shape
     a = gen.boundary(zs.reshape(-1, d), layer).reshape(r1, w, -1)
     s = a > 0
@@ -40,18 +44,20 @@ def _edge_block(gen, zs, layer, V):
     edge_units = right[:-1] | down
     kept = (V != 0)[None, None]
     slack = jnp.where(V != 0, V.astype(a.dtype) * a, jnp.inf).min(axis=-1)
-    return (jnp.any(edge_units, -1), jnp.any(edge_units & kept, -1), slack[:-1] >= 0)
+    return (jnp.sum(edge_units, -1, dtype=jnp.int32), jnp.sum(edge_units & kept, -1, dtype=jnp.int32),
+            slack[:-1] >= 0)
 
 
-def boundary_maps(gen, z0, layer: int, V, extent: float = 1.5, resolution: int = 240):
-    """Boolean maps ``(R, R)``: all boundaries, kept boundaries, the query's region.
-    Row 0 is the top of the picture (largest second coordinate)."""
+def boundary_maps(gen, z0, layer: int, V, extent: float = 1.5, resolution: int = 320):
+    """Maps ``(R, R)``: number of boundaries crossing each pixel (all units, kept
+    units) and the query's region (bool).  Row 0 is the top of the picture."""
     if gen.latent_dim != 2:
         raise ValueError(f"boundary maps need a 2-D latent; this model has {gen.latent_dim}")
     xs = np.linspace(z0[0] - extent, z0[0] + extent, resolution, dtype=np.float32)
     ys = np.linspace(z0[1] + extent, z0[1] - extent, resolution + 1, dtype=np.float32)  # one extra row
     V = jnp.asarray(V)
-    out = [np.zeros((resolution, resolution), bool) for _ in range(3)]
+    out = [np.zeros((resolution, resolution), np.int32), np.zeros((resolution, resolution), np.int32),
+           np.zeros((resolution, resolution), bool)]
     for r0 in range(0, resolution, _BLOCK):
         r1 = min(r0 + _BLOCK, resolution)
         rows = ys[r0:r1 + 1]
@@ -66,14 +72,14 @@ def boundary_maps(gen, z0, layer: int, V, extent: float = 1.5, resolution: int =
 
 def run_boundaries(model: str = "dcgan-mnist-2d", layer: int = 1, cfg: Optional[EGBASConfig] = None,
                    seed: int = 0, query=None, out: str = "out/boundaries", extent: float = 1.5,
-                   resolution: int = 240, progress: bool = True) -> dict:
+                   resolution: int = 320, progress: bool = True) -> dict:
     """E-GBAS on a 2-D model and a figure of its boundaries, region and tree."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from tqdm.auto import tqdm
 
-    cfg = cfg or EGBASConfig(step_size=0.02, interval=0.5, capacity=300, proposals=16)
+    cfg = cfg or BOUNDARY_DEFAULTS
     t0 = time.perf_counter()
     with tqdm(total=4, desc="boundaries", disable=not progress) as bar:
         gen = load_pretrained(model)
@@ -94,23 +100,27 @@ def run_boundaries(model: str = "dcgan-mnist-2d", layer: int = 1, cfg: Optional[
         rej = np.asarray(res.tree.rejected[:m])
         fig = plt.figure(figsize=(13, 7.2))
         gs = fig.add_gridspec(2, 6, height_ratios=[5, 1.25])
-        for col, (edges, title) in enumerate(((all_b, f"all {res.theta.shape[0]} boundaries of layer {layer}"),
-                                              (kept_b, f"{int(res.num_kept)} kept by BerOpt, region and GB-RRT"))):
+        panels = ((all_b, "Greys", f"all {res.theta.shape[0]} boundaries of layer {layer}"),
+                  (kept_b, "Reds", f"the {int(res.num_kept)} kept by BerOpt, the region and GB-RRT"))
+        for col, (count, cmap, title) in enumerate(panels):
             ax = fig.add_subplot(gs[0, 3 * col:3 * col + 3])
-            rgb = np.ones(edges.shape + (3,))
-            rgb[inside] = (0.80, 0.88, 1.0)
-            rgb[edges] = (0.55, 0.55, 0.55) if col == 0 else (0.85, 0.1, 0.1)
-            ax.imshow(rgb, extent=ext, origin="upper", interpolation="nearest")
+            region = np.zeros(inside.shape + (4,))
+            region[inside] = (0.55, 0.75, 1.0, 0.6)
+            vmax = max(1.0, float(np.percentile(count[count > 0], 95))) if np.any(count) else 1.0
+            ax.imshow(np.ma.masked_equal(count, 0), extent=ext, origin="upper", interpolation="nearest",
+                      cmap=cmap, vmin=0, vmax=vmax)
+            ax.imshow(region, extent=ext, origin="upper", interpolation="nearest")
             if col == 1:
                 for i in range(1, n):
                     p = s[par[i]]
                     ax.plot([p[0], s[i, 0]], [p[1], s[i, 1]], color="k", lw=0.4)
-                ax.scatter(s[1:, 0], s[1:, 1], s=3, c="tab:blue", zorder=3, label="accepted")
+                ax.scatter(s[1:, 0], s[1:, 1], s=4, c="tab:blue", zorder=3, label=f"accepted ({n - 1})")
                 if m:
-                    ax.scatter(rej[:, 0], rej[:, 1], s=3, c="tab:red", marker="x", zorder=3, label="rejected")
+                    ax.scatter(rej[:, 0], rej[:, 1], s=6, c="darkorange", marker="x", lw=0.6, zorder=3,
+                               label=f"rejected ({int(res.tree.num_rejected)})")
                 ax.legend(loc="lower right", fontsize=8)
-            ax.scatter([z0[0]], [z0[1]], marker="*", s=120, c="gold", edgecolors="k", zorder=4)
-            ax.set_title(title)
+            ax.scatter([z0[0]], [z0[1]], marker="*", s=140, c="gold", edgecolors="k", zorder=4)
+            ax.set_title(title, fontsize=10)
             ax.set_xlabel("z[0]")
             ax.set_ylabel("z[1]")
         pick = np.linspace(1, n - 1, 5).astype(int) if n > 5 else np.arange(1, n)

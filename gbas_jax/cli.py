@@ -41,7 +41,7 @@ def _cfg(args, defaults: EGBASConfig) -> EGBASConfig:
 
 
 def _parser():
-    from .boundary_map import run_boundaries  # noqa: F401  (import errors surface early)
+    from .boundary_map import BOUNDARY_DEFAULTS
 
     ap = argparse.ArgumentParser(prog="gbas-jax", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -61,7 +61,7 @@ def _parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--query", type=float, nargs=2, default=None, metavar=("Z0", "Z1"))
     p.add_argument("--extent", type=float, default=1.5, help="half-width of the view (default 1.5)")
-    p.add_argument("--resolution", type=int, default=240, help="grid points per side (default 240)")
+    p.add_argument("--resolution", type=int, default=320, help="grid points per side (default 320)")
     p.add_argument("--out", default="out/boundaries")
     p.add_argument("--no-progress", action="store_true")
     _add_cfg_flags(p, BOUNDARY_DEFAULTS)
@@ -76,8 +76,6 @@ def _parser():
     return ap
 
 
-#: GB-RRT defaults for the 2-D model's view (latent units of a 2-D N(0, I) prior).
-BOUNDARY_DEFAULTS = EGBASConfig(step_size=0.02, interval=0.5, capacity=300, proposals=16)
 
 
 def main(argv=None) -> int:
@@ -91,7 +89,7 @@ def main(argv=None) -> int:
             print(summary_table(rec))
             print(f"wrote {args.out}/ ({', '.join(rec['files'])})")
         elif args.command == "boundaries":
-            from .boundary_map import run_boundaries
+            from .boundary_map import BOUNDARY_DEFAULTS, run_boundaries
             if args.resolution < 8:
                 raise ValueError("--resolution must be >= 8")
             rec = run_boundaries(model=args.model, layer=args.layer, cfg=_cfg(args, BOUNDARY_DEFAULTS),

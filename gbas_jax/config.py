@@ -45,7 +45,7 @@ class EGBASConfig:
     ber_tol: float = 1e-3
     ber_window: int = 25
     ber_lr: float = 0.1
-    ber_lambda: float = 1e-2
+    ber_lambda: float = 0.1
     ber_samples: int = 8
     relaxation: Literal["concrete", "straight_through"] = "concrete"
     temperature: float = 0.1
@@ -55,7 +55,7 @@ class EGBASConfig:
     capacity: int = 500
     proposals: int = 32
     max_iterations: int = 2000
-    step_size: float = 0.25
+    step_size: float = 0.5
     interval: Union[float, Tuple[float, ...]] = 2.0
     reject_capacity: int = 1024
 

@@ -5,12 +5,14 @@ a thin wrapper)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
 from typing import Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from . import baselines, metrics, viz
@@ -38,17 +40,24 @@ def query_latent(latent_dim: int, seed: int = 0, path: Optional[str] = None) -> 
     return z
 
 
+@functools.partial(jax.jit, static_argnames=("layer",))
+def _set_metrics(gen, disc, layer, z0, V, zs):
+    imgs = gen.generate(zs)
+    out = {"image_variation": metrics.image_variation(imgs),
+           "nrs_full": nrs_fraction(gen, zs, layer, z0),
+           "nrs_relaxed": jnp.mean(in_region(gen, zs, layer, V).astype(jnp.float32))}
+    if disc is not None:
+        out["discriminator_similarity"] = metrics.discriminator_similarity(disc, imgs, gen.generate(z0[None]))
+    return out, imgs
+
+
 def method_metrics(gen, disc, layer, z0, V, zs):
     """Table 1-2 metrics and NRS fractions of one sample set ``zs`` (valid rows)."""
-    imgs = gen.generate(zs)
-    out = {"count": int(zs.shape[0]),
-           "image_variation": float(metrics.image_variation(imgs)),
-           "nrs_full": float(nrs_fraction(gen, zs, layer, z0)),
-           "nrs_relaxed": float(np.mean(np.asarray(in_region(gen, zs, layer, V))))}
-    if disc is not None:
-        q = gen.generate(np.asarray(z0)[None])
-        out["discriminator_similarity"] = [float(v) for v in metrics.discriminator_similarity(disc, imgs, q)]
-    return out, np.asarray(imgs)
+    out, imgs = _set_metrics(gen, disc, layer, jnp.asarray(z0), jnp.asarray(V), jnp.asarray(zs))
+    rec = {"count": int(zs.shape[0])}
+    for k, v in out.items():
+        rec[k] = [float(x) for x in v] if np.ndim(v) else float(v)
+    return rec, np.asarray(imgs)
 
 
 def run_sample(model: str = "dcgan-mnist", layer: int = 2, cfg: Optional[EGBASConfig] = None,
