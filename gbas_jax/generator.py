@@ -20,6 +20,7 @@ and ``decode`` from those three functions, so the invariant
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Optional, Tuple
 
 import jax
@@ -154,8 +155,9 @@ class Generator:
 
     def layer_shape(self, layer: int) -> Tuple[int, ...]:
         """Shape of one sample's features at ``layer`` (no batch axis)."""
-        z = jax.ShapeDtypeStruct((1, self.latent_dim), jnp.float32)
-        return jax.eval_shape(lambda g, z: g.features(z, layer), self, z).shape[1:]
+        leaves, treedef = jax.tree_util.tree_flatten(self.params)
+        signature = (treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves))
+        return _layer_shape(self.model, signature, layer)
 
     def layer_size(self, layer: int) -> int:
         """``D_l``, the number of units (boundaries) of ``layer``."""
@@ -178,6 +180,16 @@ class Generator:
     def image_shape(self) -> Tuple[int, ...]:
         z = jax.ShapeDtypeStruct((1, self.latent_dim), jnp.float32)
         return jax.eval_shape(lambda g, z: g.generate(z), self, z).shape[1:]
+
+
+@functools.lru_cache(maxsize=256)
+def _layer_shape(model, signature, layer):
+    # Tracing the forward pass abstractly costs milliseconds; input validation asks
+    # for layer sizes on every call, so cache by architecture and parameter shapes.
+    treedef, shapes = signature
+    params = jax.tree_util.tree_unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
+    z = jax.ShapeDtypeStruct((1, model.latent_dim), jnp.float32)
+    return jax.eval_shape(lambda p, z: Generator(model, p).features(z, layer), params, z).shape[1:]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -151,7 +151,7 @@ def _write(out, record, timings, t_all, query_img, images, z0, z_eg, z_l2, z_lin
         pic = viz.labelled_rows([query_img, pick(images["E-GBAS"][1:]), pick(images["eps-L2"]),
                                  pick(images["eps-Linf"])],
                                 ["query", "E-GBAS", "eps-L2", "eps-Linf"], ncol=pictures)
-        viz.save_atomic(pic, os.path.join(tmp, "samples.png"))
+        pic.save(os.path.join(tmp, "samples.png"))
         np.save(os.path.join(tmp, "query.npy"), z0)
         np.save(os.path.join(tmp, "egbas_samples.npy"), z_eg)
         np.save(os.path.join(tmp, "egbas_parents.npy"), np.asarray(res.tree.parents[:len(z_eg)]))

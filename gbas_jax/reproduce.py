@@ -1,0 +1,296 @@
+r"""``gbas-jax reproduce``: the paper's Section 4 on a loadable model.
+
+For ``queries`` seeded queries and each target layer: E-GBAS, the epsilon-L2 and
+epsilon-Linf baselines calibrated per query (:mod:`gbas_jax.baselines`), and
+
+* Table 1: image variation (per-pixel std) of each method's samples, mean and
+  standard error over queries;
+* Table 2: cosine similarity of discriminator features to the query's, per block;
+* the fraction of samples satisfying the full NRS condition (Definition 4) and the
+  relaxed one (Definition 5: inside the region of the kept boundaries);
+* a Monte Carlo rejection baseline: uniform proposals in the same box
+  ``[z0 - I, z0 + I]``, accepted if in the region; its acceptance rate against
+  GB-RRT's (accepted samples per proposal), the paper's argument for the tree.
+
+Pictures: Figure 4 on the 2-D model (accepted and rejected samples, their mean and
+the L2 balls of the min, max and calibrated radius), Figure 6 (per-pixel std maps per
+target layer) and Figure 7 (query, epsilon-L2 samples, E-GBAS samples).  Output: a
+markdown report, ``results.json`` with every number, and the PNGs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import warnings
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import baselines, viz
+from ._io import atomic_folder
+from .checkpoint import PRETRAINED, load_discriminator, load_pretrained, read_architecture
+from .config import EGBASConfig
+from .egbas import egbas
+from .region import in_region
+from .sampling import method_metrics
+
+METHODS = ("E-GBAS", "eps-L2", "eps-Linf")
+
+
+def _mean_se(values):
+    v = np.asarray(values, np.float64)
+    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
+    return {"mean": float(v.mean()), "se": se}
+
+
+def _mc_acceptance(gen, z0, layer, V, cfg, n, key):
+    half = jnp.asarray(cfg.interval, jnp.float32)
+    u = z0 + half * jax.random.uniform(key, (n, z0.shape[0]), minval=-1.0, maxval=1.0)
+    return float(jnp.mean(in_region(gen, u, layer, V).astype(jnp.float32)))
+
+
+def run_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]] = None, queries: int = 10,
+                  seed: int = 0, cfg: Optional[EGBASConfig] = None, out: str = "out/reproduce",
+                  mc_proposals: int = 4096, figure4_model: Optional[str] = "dcgan-mnist-2d",
+                  progress: bool = True) -> dict:
+    """Run the evaluation and write the report folder; returns the results dict."""
+    from tqdm.auto import tqdm
+
+    cfg = cfg or EGBASConfig()
+    t_start = time.perf_counter()
+    gen = load_pretrained(model)
+    disc = load_discriminator(model) if read_architecture(model).get("discriminator") else None
+    layers = tuple(layers) if layers else tuple(range(1, min(4, gen.num_layers) + 1))
+    for layer in layers:
+        if not 1 <= layer <= gen.num_layers:
+            raise ValueError(f"layer {layer} is outside 1..{gen.num_layers} for {model!r}")
+    if queries < 2:
+        raise ValueError("queries must be >= 2 (standard errors need two)")
+    z0s = np.asarray(jax.random.normal(jax.random.key(seed), (queries, gen.latent_dim)), np.float32)
+
+    per_query = {layer: [] for layer in layers}
+    keep = {}  # pictures: sample images of the first queries
+    with tqdm(total=len(layers) * queries, desc="reproduce", disable=not progress) as bar:
+        for layer in layers:
+            for q in range(queries):
+                bar.set_postfix_str(f"layer {layer}, query {q}")
+                k = jax.random.fold_in(jax.random.key(seed + 1), layer * 100_003 + q)
+                k_run, k_l2, k_linf, k_mc = jax.random.split(k, 4)
+                z0 = z0s[q]
+                t = time.perf_counter()
+                res = jax.block_until_ready(egbas(gen, z0, layer, cfg, key=k_run))
+                t_egbas = time.perf_counter() - t
+                n = int(res.tree.num_samples)
+                zs = {"E-GBAS": np.asarray(res.tree.samples[:n])}
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    cal, info = baselines.calibrate(res, return_info=True)
+                zs["eps-L2"] = np.asarray(baselines.sample_l2_ball(z0, cal.eps_l2, n, key=k_l2))
+                zs["eps-Linf"] = np.asarray(baselines.sample_linf_ball(z0, cal.eps_linf, n, key=k_linf))
+                row = {"query": q, "num_kept": int(res.num_kept), "units": int(res.theta.shape[0]),
+                       "kept_error": float(res.kept_error), "samples": n,
+                       "proposals": int(res.tree.num_proposals), "rejected": int(res.tree.num_rejected),
+                       "stop_reason": int(res.tree.stop_reason),
+                       "egbas_acceptance": (n - 1) / max(1, int(res.tree.num_proposals)),
+                       "mc_acceptance": _mc_acceptance(gen, jnp.asarray(z0), layer, res.indicator, cfg,
+                                                       mc_proposals, k_mc),
+                       "eps_l2": cal.eps_l2, "eps_linf": cal.eps_linf, "min_dist": info.min_dist,
+                       "max_dist": info.max_dist, "calibration_fallback": info.fallback,
+                       "egbas_seconds": t_egbas, "methods": {}}
+                for name in METHODS:
+                    row["methods"][name], imgs = method_metrics(gen, disc, layer, z0, res.indicator, zs[name])
+                    if q < 3:
+                        keep[(layer, q, name)] = imgs
+                per_query[layer].append(row)
+                bar.update(1)
+
+    results = {"model": model, "layers": list(layers), "queries": queries, "seed": seed,
+               "config": dataclasses.asdict(cfg), "mc_proposals": mc_proposals,
+               "device": jax.devices()[0].device_kind, "per_query": {str(k): v for k, v in per_query.items()},
+               "summary": _summarise(per_query, disc is not None)}
+    with atomic_folder(out) as tmp:
+        query_imgs = np.asarray(gen.generate(z0s[:3]))
+        _figure7(keep, query_imgs, layers, os.path.join(tmp, "figure7.png"))
+        _figure6(keep, query_imgs, layers, os.path.join(tmp, "figure6.png"))
+        if figure4_model:
+            results["figure4"] = _figure4(figure4_model, cfg, seed, os.path.join(tmp, "figure4.png"))
+        results["seconds"] = round(time.perf_counter() - t_start, 1)
+        with open(os.path.join(tmp, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        with open(os.path.join(tmp, "report.md"), "w") as f:
+            f.write(report_markdown(results))
+    return results
+
+
+def _summarise(per_query, has_disc):
+    summary = {}
+    for layer, rows in per_query.items():
+        s = {"num_kept": _mean_se([r["num_kept"] for r in rows]),
+             "egbas_acceptance": _mean_se([r["egbas_acceptance"] for r in rows]),
+             "mc_acceptance": _mean_se([r["mc_acceptance"] for r in rows]),
+             "eps_l2": _mean_se([r["eps_l2"] for r in rows]),
+             "methods": {}}
+        for name in METHODS:
+            ms = [r["methods"][name] for r in rows]
+            m = {"image_variation": _mean_se([x["image_variation"] for x in ms]),
+                 "nrs_full": _mean_se([x["nrs_full"] for x in ms]),
+                 "nrs_relaxed": _mean_se([x["nrs_relaxed"] for x in ms])}
+            if has_disc:
+                blocks = np.asarray([x["discriminator_similarity"] for x in ms])
+                m["discriminator_similarity"] = [_mean_se(blocks[:, b]) for b in range(blocks.shape[1])]
+            s["methods"][name] = m
+        iv = {n: s["methods"][n]["image_variation"]["mean"] for n in METHODS}
+        s["egbas_lowest_variation"] = iv["E-GBAS"] < min(iv["eps-L2"], iv["eps-Linf"])
+        # Paired comparison across queries: is the difference larger than its noise?
+        diffs = {b: [r["methods"]["E-GBAS"]["image_variation"] - r["methods"][b]["image_variation"]
+                     for r in rows] for b in ("eps-L2", "eps-Linf")}
+        s["variation_difference_vs"] = {b: _mean_se(d) for b, d in diffs.items()}
+        if has_disc:
+            s["egbas_highest_similarity_per_block"] = [
+                all(s["methods"]["E-GBAS"]["discriminator_similarity"][b]["mean"]
+                    > s["methods"][o]["discriminator_similarity"][b]["mean"] for o in ("eps-L2", "eps-Linf"))
+                for b in range(len(s["methods"]["E-GBAS"]["discriminator_similarity"]))]
+        summary[str(layer)] = s
+    return summary
+
+
+def _fmt(ms, digits=4):
+    return f"{ms['mean']:.{digits}f} ± {ms['se']:.{digits}f}"
+
+
+def report_markdown(r: dict) -> str:
+    layers = [str(x) for x in r["layers"]]
+    S = r["summary"]
+    lines = [f"# E-GBAS evaluation: `{r['model']}`", "",
+             f"{r['queries']} queries (seed {r['seed']}), layers {', '.join(layers)}, device {r['device']}, "
+             f"{r['seconds']} s. Mean ± standard error over queries. Settings: `{json.dumps(r['config'])}`.", "",
+             "## Table 1: image variation (per-pixel std of the samples' images; lower = more consistent)", "",
+             "| method | " + " | ".join(f"layer {l}" for l in layers) + " |",
+             "|---|" + "---|" * len(layers)]
+    for name in METHODS:
+        lines.append(f"| {name} | " + " | ".join(_fmt(S[l]["methods"][name]["image_variation"]) for l in layers) + " |")
+    lines += ["", "E-GBAS minus baseline, paired over queries (negative = E-GBAS varies less):", "",
+              "| baseline | " + " | ".join(f"layer {l}" for l in layers) + " |", "|---|" + "---|" * len(layers)]
+    for b in ("eps-L2", "eps-Linf"):
+        lines.append(f"| {b} | " + " | ".join(_fmt(S[l]["variation_difference_vs"][b]) for l in layers) + " |")
+    has_disc = "discriminator_similarity" in S[layers[0]]["methods"]["E-GBAS"]
+    if has_disc:
+        nb = len(S[layers[0]]["methods"]["E-GBAS"]["discriminator_similarity"])
+        lines += ["", "## Table 2: discriminator similarity (mean cosine similarity to the query's features; "
+                      "higher = more consistent)", ""]
+        for l in layers:
+            lines += [f"Target layer {l}:", "", "| method | " + " | ".join(f"D block {b + 1}" for b in range(nb)) + " |",
+                      "|---|" + "---|" * nb]
+            for name in METHODS:
+                lines.append(f"| {name} | " + " | ".join(
+                    _fmt(x) for x in S[l]["methods"][name]["discriminator_similarity"]) + " |")
+            lines.append("")
+    lines += ["## NRS fractions and acceptance rates", "",
+              "| layer | kept boundaries | NRS full (E-GBAS / L2 / Linf) | relaxed NRS (E-GBAS / L2 / Linf) | "
+              "GB-RRT acceptance | Monte Carlo acceptance |", "|---|---|---|---|---|---|"]
+    for l in layers:
+        s = S[l]
+        full = " / ".join(f"{s['methods'][n]['nrs_full']['mean']:.3f}" for n in METHODS)
+        rel = " / ".join(f"{s['methods'][n]['nrs_relaxed']['mean']:.3f}" for n in METHODS)
+        lines.append(f"| {l} | {s['num_kept']['mean']:.0f} | {full} | {rel} | "
+                     f"{_fmt(s['egbas_acceptance'], 3)} | {_fmt(s['mc_acceptance'], 3)} |")
+    lines += ["", "## Do the paper's claims hold here?", ""]
+    for l in layers:
+        s = S[l]
+        d = s["variation_difference_vs"]
+        sig = all(d[b]["mean"] + 2 * d[b]["se"] < 0 for b in d)
+        claim1 = ("yes" if s["egbas_lowest_variation"] else "no") + (
+            " (by more than two standard errors against both baselines)" if sig else
+            " (not by more than two standard errors against both baselines)")
+        text = f"- Layer {l}: lower image variation than both baselines: {claim1}."
+        if has_disc:
+            hs = s["egbas_highest_similarity_per_block"]
+            text += (f" Higher discriminator similarity than both baselines at "
+                     f"{sum(hs)} of {len(hs)} blocks.")
+        text += (f" GB-RRT accepted {s['egbas_acceptance']['mean']:.3f} of its proposals against "
+                 f"{s['mc_acceptance']['mean']:.3f} for uniform rejection sampling in the same box.")
+        lines.append(text)
+    lines += ["", "## Figures", "", "Figure 7: query, epsilon-L2 samples, E-GBAS samples (first queries, each target layer).", "",
+              "![figure 7](figure7.png)", "",
+              "Figure 6: per row, the query's image, then the per-pixel standard deviation of its E-GBAS "
+              f"samples at target layers {', '.join(layers)} (one shared scale per row; brighter = more variation).", "",
+              "![figure 6](figure6.png)", ""]
+    if "figure4" in r:
+        f4 = r["figure4"]
+        lines += [f"Figure 4 (`{f4['model']}`, layer {f4['layer']}): accepted (black) and rejected (red) "
+                  f"samples, their mean (blue) and the L2 balls of the min ({f4['min_dist']:.3f}), max "
+                  f"({f4['max_dist']:.3f}) and calibrated ({f4['eps_l2']:.3f}) radius.", "",
+                  "![figure 4](figure4.png)", ""]
+    return "\n".join(lines)
+
+
+def _figure7(keep, query_imgs, layers, path, n=8):
+    rows, labels = [], []
+    for q in range(min(3, len(query_imgs))):
+        for layer in layers:
+            if (layer, q, "E-GBAS") not in keep:
+                continue
+            rows += [np.concatenate([query_imgs[q:q + 1], keep[(layer, q, "eps-L2")][:n]]),
+                     np.concatenate([query_imgs[q:q + 1], keep[(layer, q, "E-GBAS")][1:n + 1]])]
+            labels += [f"q{q} L{layer} eps-L2", f"q{q} L{layer} E-GBAS"]
+    viz.labelled_rows(rows, labels, ncol=n + 1, scale=2, label_width=110).save(path)
+
+
+def _figure6(keep, query_imgs, layers, path):
+    rows, labels = [], []
+    for q in range(min(3, len(query_imgs))):
+        maps = [np.std(keep[(layer, q, "E-GBAS")], axis=0) for layer in layers if (layer, q, "E-GBAS") in keep]
+        if not maps:
+            continue
+        top = max(float(np.max(m)) for m in maps) or 1.0
+        rows.append(np.concatenate([query_imgs[q:q + 1]] + [(2 * m / top - 1)[None] for m in maps]))
+        labels.append(f"query {q}")
+    viz.labelled_rows(rows, labels, ncol=len(layers) + 1, scale=3, label_width=80).save(path)
+
+
+def _figure4(model, cfg, seed, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .boundary_map import BOUNDARY_DEFAULTS
+
+    if model in PRETRAINED or os.path.isdir(str(model)):
+        gen = load_pretrained(model)
+    else:
+        raise ValueError(f"figure-4 model {model!r} not found")
+    c = dataclasses.replace(BOUNDARY_DEFAULTS, capacity=min(cfg.capacity, BOUNDARY_DEFAULTS.capacity),
+                            ber_steps=cfg.ber_steps)
+    layer = 1
+    z0 = np.asarray(jax.random.normal(jax.random.key(seed), (gen.latent_dim,)), np.float32)
+    res = egbas(gen, z0, layer, c, key=jax.random.key(seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cal, info = baselines.calibrate(res, return_info=True)
+    n = int(res.tree.num_samples)
+    s = np.asarray(res.tree.samples[:n])
+    m = min(int(res.tree.num_rejected), res.tree.rejected.shape[0])
+    rej = np.asarray(res.tree.rejected[:m])
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.scatter(s[:, 0], s[:, 1], s=4, c="k", label=f"accepted ({n})")
+    if m:
+        ax.scatter(rej[:, 0], rej[:, 1], s=6, c="r", marker="x", lw=0.7, label=f"rejected ({m} stored)")
+    ax.scatter([info.z_avg[0]], [info.z_avg[1]], s=60, c="b", label="mean of accepted")
+    for r, col, lab in ((info.min_dist, "red", "min"), (info.max_dist, "orange", "max"),
+                        (cal.eps_l2, "blue", "eps_L2")):
+        ax.add_patch(plt.Circle(info.z_avg, r, fill=False, color=col, lw=1.2, label=f"{lab} = {r:.3f}"))
+    ax.set_aspect("equal")
+    ax.autoscale_view()
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(f"{model}, layer {layer}: calibration of eps_L2")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return {"model": model, "layer": layer, "query": z0.tolist(), "samples": n, "rejected": int(res.tree.num_rejected),
+            "min_dist": info.min_dist, "max_dist": info.max_dist, "eps_l2": cal.eps_l2, "eps_linf": cal.eps_linf}

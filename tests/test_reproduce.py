@@ -1,0 +1,58 @@
+import json
+import math
+import os
+
+import pytest
+
+from gbas_jax.baselines import linf_half_side
+from gbas_jax.cli import main
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep") / "r"
+    assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_quick_outputs(quick_run):
+    out, res = quick_run
+    assert {"report.md", "results.json", "figure4.png", "figure6.png", "figure7.png"} <= set(os.listdir(out))
+    assert res["layers"] == [1, 2] and res["queries"] == 2 and res["config"]["capacity"] == 64
+    for layer in ("1", "2"):
+        rows = res["per_query"][layer]
+        assert len(rows) == 2
+        s = res["summary"][layer]
+        for method in ("E-GBAS", "eps-L2", "eps-Linf"):
+            m = s["methods"][method]
+            assert m["image_variation"]["mean"] >= 0 and m["image_variation"]["se"] >= 0
+            assert len(m["discriminator_similarity"]) == 3
+        assert s["methods"]["E-GBAS"]["nrs_relaxed"]["mean"] == 1.0  # in the region by construction
+        assert 0 <= s["mc_acceptance"]["mean"] <= 1 and 0 < s["egbas_acceptance"]["mean"] <= 1
+        assert isinstance(s["egbas_lowest_variation"], bool)
+    report = (out / "report.md").read_text()
+    assert "Table 1" in report and "Table 2" in report and "claims hold" in report
+
+
+def test_calibration_recorded_per_query(quick_run):
+    _, res = quick_run
+    for rows in res["per_query"].values():
+        for r in rows:
+            if not r["calibration_fallback"]:
+                assert r["eps_l2"] == pytest.approx(0.5 * (r["min_dist"] + r["max_dist"]), rel=1e-12)
+            # Equal volumes: (2a)^D = pi^(D/2) eps^D / Gamma(D/2 + 1), D = 100.
+            assert r["eps_linf"] == pytest.approx(linf_half_side(r["eps_l2"], 100), rel=1e-12)
+            log_cube = 100 * math.log(2 * r["eps_linf"])
+            log_ball = 50 * math.log(math.pi) + 100 * math.log(r["eps_l2"]) - math.lgamma(51)
+            assert log_cube == pytest.approx(log_ball, rel=1e-9)
+
+
+def test_figure4_records_its_radii(quick_run):
+    _, res = quick_run
+    f4 = res["figure4"]
+    assert f4["model"] == "dcgan-mnist-2d" and f4["min_dist"] <= f4["eps_l2"] <= f4["max_dist"]
+
+
+def test_reproduce_bad_layer(tmp_path, capsys):
+    assert main(["reproduce", "--quick", "--layers", "7", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "layer 7" in capsys.readouterr().err
