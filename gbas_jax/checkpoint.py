@@ -133,6 +133,12 @@ def save_model(path: str, *, generator_spec: dict, generator_variables: Any,
         if discriminator_spec is not None:
             ck.save(os.path.join(tmp, "discriminator"), jax.device_get(discriminator_variables))
         ck.wait_until_finished()
+        # orbax's marker names the temporary folder of this machine; keep it neutral.
+        for sub in ("generator", "discriminator"):
+            marker = os.path.join(tmp, sub, "commit_success.txt")
+            if os.path.exists(marker):
+                with open(marker, "w") as f:
+                    f.write("Checkpoint commit was successful\n")
         arch = {"format": FORMAT, "generator": generator_spec, "discriminator": discriminator_spec,
                 **(extra or {})}
         with open(os.path.join(tmp, "architecture.json"), "w") as f:
