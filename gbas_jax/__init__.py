@@ -9,7 +9,7 @@ from ._tracing import TRACE_COUNTS
 from .beropt import BerOptResult, BerOptState, ber_opt
 from .config import EGBASConfig
 from .discriminator import Discriminator, DiscriminatorModel, FlaxDiscriminatorModel
-from .egbas import EGBASResult, egbas, egbas_batch, egbas_batch_keys, query_mesh
+from .egbas import EGBASResult, egbas, egbas_batch, egbas_batch_keys, memory_per_query, query_mesh
 from .generator import FlaxModel, FunctionalModel, Generator, LayeredModel
 from .region import halfspace_indicator, in_region, nrs_fraction, region_margin
 from .rrt import (STOP_CAPACITY, STOP_MAX_ITERATIONS, RRTResult, RRTState, gb_rrt,
@@ -22,7 +22,7 @@ __all__ = [
     "Generator", "LayeredModel", "FunctionalModel", "FlaxModel",
     "Discriminator", "DiscriminatorModel", "FlaxDiscriminatorModel",
     "ber_opt", "halfspace_indicator", "in_region", "region_margin", "nrs_fraction",
-    "gb_rrt", "egbas", "egbas_batch", "egbas_batch_keys", "query_mesh", "stop_reason_name", "STOP_CAPACITY", "STOP_MAX_ITERATIONS",
+    "gb_rrt", "egbas", "egbas_batch", "egbas_batch_keys", "memory_per_query", "query_mesh", "stop_reason_name", "STOP_CAPACITY", "STOP_MAX_ITERATIONS",
     "baselines", "metrics", "models", "viz", "TRACE_COUNTS",
 ]
 

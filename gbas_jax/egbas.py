@@ -125,6 +125,23 @@ def egbas(gen, z0, layer: int, cfg: EGBASConfig, *, key) -> EGBASResult:
     return _assemble(z0, s1, tree)
 
 
+def memory_per_query(gen, layer: int, cfg: EGBASConfig) -> int:
+    r"""Estimated device bytes one query needs in ``egbas_batch`` (float32).
+
+    BerOpt: per-unit state (logits, Adam moments, theta, ...: ~6 D_l) plus, per mask,
+    forward and backward activations of every block and the image (~3 x). GB-RRT:
+    the sample and rejected buffers ((N + M) Dz), the proposals' distance rows
+    (K N) and the proposals' forward pass (K x activations).  An estimate for
+    planning chunks, not a bound: XLA may fuse away or add temporaries.
+    """
+    act = sum(gen.layer_size(k) for k in range(1, gen.num_layers + 1))
+    img = int(np.prod(gen.image_shape))
+    dz, d = gen.latent_dim, gen.layer_size(layer)
+    ber = 6 * d + cfg.ber_samples * 3 * (act + img)
+    rrt = (cfg.capacity + cfg.reject_capacity) * dz + cfg.proposals * (cfg.capacity + cfg.proposals + act + dz)
+    return 4 * (ber + rrt)
+
+
 def query_mesh(devices=None):
     """A 1-D mesh named ``"queries"`` over ``devices`` (default: all local devices)."""
     devices = list(jax.local_devices() if devices is None else devices)
@@ -146,7 +163,7 @@ def _shard_queries(mesh, gen, arrays, b):
 
 
 def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[Mesh] = None,
-                rrt_chunk: Optional[int] = -1) -> EGBASResult:
+                rrt_chunk: Optional[int] = -1, memory_budget: Optional[int] = None) -> EGBASResult:
     """:func:`egbas` over queries ``z0s`` ``(B, Dz)``; every result field gains a
     leading axis ``B``.  Query ``i`` uses key ``jax.random.split(key, B)[i]``, so row
     ``i`` matches ``egbas(gen, z0s[i], layer, cfg, key=split(key, B)[i])``.
@@ -164,10 +181,29 @@ def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[M
     others, and 16 queries took 70 s vmapped against ~5 s one by one on a 2-core
     CPU.  The default ``-1`` means 1 on a single CPU device and ``None`` otherwise
     (accelerators and sharded runs, where the batch is what keeps devices busy).
+
+    ``memory_budget``: bytes a call may use (per device when sharded); larger batches
+    run as several calls of ``budget // memory_per_query`` queries (times the device
+    count), the last one padded to the same size, so one program serves all chunks.
     """
     layer, cfg = _check(gen, z0s, layer, cfg, batched=True)
-    return egbas_batch_keys(gen, z0s, layer, cfg, jax.random.split(key, np.shape(z0s)[0]), mesh=mesh,
-                            rrt_chunk=rrt_chunk)
+    keys = jax.random.split(key, np.shape(z0s)[0])
+    if memory_budget is None:
+        return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk)
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
+        raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
+    n_dev = mesh.shape["queries"] if mesh is not None else jax.local_device_count()
+    chunk = max(1, memory_budget // memory_per_query(gen, layer, cfg)) * n_dev
+    b = np.shape(z0s)[0]
+    if b <= chunk:
+        return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk)
+    z0s = jnp.asarray(z0s, jnp.float32)
+    parts = []
+    for start in range(0, b, chunk):
+        idx = np.minimum(np.arange(start, start + chunk), b - 1)  # pad the last chunk
+        res = egbas_batch_keys(gen, z0s[idx], layer, cfg, keys[idx], mesh=mesh, rrt_chunk=rrt_chunk)
+        parts.append(jax.tree_util.tree_map(lambda x, n=min(chunk, b - start): x[:n], res))
+    return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
 
 
 def egbas_batch_keys(gen, z0s, layer: int, cfg: EGBASConfig, keys, *, mesh: Optional[Mesh] = None,

@@ -102,3 +102,21 @@ def test_bad_inputs_raise_before_tracing(small_gen, fast_cfg, call):
     with pytest.raises(ValueError, match="interval"):
         fn(small_gen, z, 1, fast_cfg.replace(interval=(1.0, 2.0)), key=jax.random.key(0))
     assert dict(gb.TRACE_COUNTS) == before
+
+
+def test_memory_budget_splits_into_equal_chunks(small_gen, fast_cfg):
+    z0s = np.stack([z_query(s, small_gen.latent_dim) for s in range(5)])
+    key = jax.random.key(21)
+    whole = gb.egbas_batch(small_gen, z0s, 2, fast_cfg, key=key)
+    per = gb.memory_per_query(small_gen, 2, fast_cfg)
+    assert per > fast_cfg.capacity * small_gen.latent_dim * 4
+    before = dict(gb.TRACE_COUNTS)
+    chunked = gb.egbas_batch(small_gen, z0s, 2, fast_cfg, key=key, memory_budget=2 * per + 1)
+    # Chunks of 2, 2 and a padded 1: one new program per stage, not one per chunk.
+    new = {k: v - before.get(k, 0) for k, v in gb.TRACE_COUNTS.items() if v != before.get(k, 0)}
+    assert new == {"egbas_batch.stage1": 1, "egbas_batch.stage2": 1}
+    assert chunked.tree.samples.shape == whole.tree.samples.shape
+    for a, b in zip(jax.tree_util.tree_leaves(whole), jax.tree_util.tree_leaves(chunked)):
+        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), atol=1e-5)
+    with pytest.raises(ValueError, match="memory_budget"):
+        gb.egbas_batch(small_gen, z0s, 2, fast_cfg, key=key, memory_budget=0)
