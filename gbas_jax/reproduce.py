@@ -34,7 +34,7 @@ import numpy as np
 
 from . import baselines, viz
 from ._io import atomic_folder
-from .checkpoint import PRETRAINED, load_discriminator, load_pretrained, read_architecture
+from .checkpoint import load_discriminator, load_pretrained, read_architecture
 from .config import EGBASConfig
 from .egbas import egbas
 from .region import in_region
@@ -273,10 +273,7 @@ def _figure4(model, cfg, seed, path):
 
     from .boundary_map import BOUNDARY_DEFAULTS
 
-    if model in PRETRAINED or os.path.isdir(str(model)):
-        gen = load_pretrained(model)
-    else:
-        raise ValueError(f"figure-4 model {model!r} not found")
+    gen = load_pretrained(model)  # a clear ValueError for an unknown name or folder
     c = dataclasses.replace(BOUNDARY_DEFAULTS, capacity=min(cfg.capacity, BOUNDARY_DEFAULTS.capacity),
                             ber_steps=cfg.ber_steps)
     layer = 1

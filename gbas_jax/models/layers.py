@@ -7,10 +7,8 @@ and converters see the usual layout.
 
 from __future__ import annotations
 
-from typing import Tuple
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 from ..ops import conv2d
 
