@@ -44,12 +44,37 @@ def _dcgan_generator(spec):
 def _dcgan_discriminator(spec):
     from .models.dcgan import DCGANDiscriminator, _check_widths
     return DCGANDiscriminator(image_size=int(spec["image_size"]), channels=int(spec["channels"]),
-                              widths=_check_widths(int(spec["image_size"]), spec["widths"]))
+                              widths=_check_widths(int(spec["image_size"]), spec["widths"]),
+                              batch_norm=bool(spec.get("batch_norm", False)),
+                              use_bias=bool(spec.get("use_bias", True)))
+
+
+def _pggan_generator(spec):
+    from .models.pggan import PGGANGenerator, _check_widths
+    return PGGANGenerator(latent_dim=int(spec["latent_dim"]), channels=int(spec["channels"]),
+                          widths=_check_widths(int(spec["resolution"]), spec["widths"]),
+                          layout=str(spec.get("layout", "zoo")), equalized=bool(spec.get("equalized", True)),
+                          normalization=bool(spec.get("normalization", True)),
+                          leak=float(spec.get("leak", 0.2)), output_clamp=bool(spec.get("output_clamp", False)))
+
+
+def _pggan_discriminator(spec):
+    from .models.pggan import PGGANDiscriminator, _check_widths
+    return PGGANDiscriminator(widths=_check_widths(int(spec["resolution"]), spec["widths"]),
+                              channels=int(spec["channels"]),
+                              minibatch_stddev=bool(spec.get("minibatch_stddev", True)),
+                              decision_size=int(spec.get("decision_size", 1)),
+                              equalized=bool(spec.get("equalized", True)), leak=float(spec.get("leak", 0.2)))
 
 
 #: ``type -> (spec dict -> linen module)``; converters register more architectures here.
-GENERATOR_BUILDERS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_generator}
-DISCRIMINATOR_BUILDERS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_discriminator}
+GENERATOR_BUILDERS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_generator, "pggan": _pggan_generator}
+DISCRIMINATOR_BUILDERS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_discriminator,
+                                                            "pggan": _pggan_discriminator}
+
+
+def _image_size(spec):
+    return int(spec.get("image_size", spec.get("resolution", 0)))
 
 
 def resolve(name_or_path: str) -> str:
@@ -109,8 +134,8 @@ def load_discriminator(name_or_path: str = "dcgan-mnist") -> Discriminator:
     if not spec:
         raise ValueError(f"{name_or_path!r} has no discriminator")
     module = _builder(DISCRIMINATOR_BUILDERS, spec, "discriminator")
-    s = int(spec["image_size"])
-    abstract = {"params": _abstract(module, jnp.zeros((1, s, s, int(spec["channels"]))))["params"]}
+    s = _image_size(spec)
+    abstract = dict(_abstract(module, jnp.zeros((1, s, s, int(spec["channels"])))))
     params = _restore(os.path.join(resolve(name_or_path), "discriminator"), abstract)
     return Discriminator(FlaxDiscriminatorModel(module), params)
 

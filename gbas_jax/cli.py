@@ -6,6 +6,7 @@
     gbas-jax sample-many  many queries, optionally over several hosts -> part files
     gbas-jax merge        join the part files of a sample-many run
     gbas-jax train        train a shipped model's architecture on MNIST (WGAN-GP)
+    gbas-jax convert      a PyTorch checkpoint -> model folder (same as python -m converters)
 
 Bad arguments give one line on stderr and exit status 2.
 """
@@ -103,6 +104,9 @@ def _parser():
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+
+    sub.add_parser("convert", add_help=False,
+                   help="convert a PyTorch checkpoint (python -m converters; --help for its options)")
     return ap
 
 
@@ -113,6 +117,14 @@ QUICK = dict(queries=2, layers=(1, 2), mc_proposals=512, capacity=64, proposals=
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["convert"]:
+        try:
+            from converters import main as convert_main
+        except ImportError:  # pragma: no cover - a partial install
+            print("error: the 'converters' package is not installed", file=sys.stderr)
+            return 2
+        return convert_main(argv[1:])
     ap = _parser()
     args = ap.parse_args(argv)
     try:

@@ -218,3 +218,9 @@ class FlaxModel(LayeredModel):
 
     def activation(self, params, a, layer):
         return self.module.apply(params, a, layer, method="activation")
+
+    def linear_map(self, params, layer):
+        """The module's ``linear_map(layer)`` (see :mod:`gbas_jax.kept`), or ``None``."""
+        if not hasattr(self.module, "linear_map"):
+            return None
+        return self.module.apply(params, layer, method="linear_map")

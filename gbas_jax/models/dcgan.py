@@ -18,9 +18,17 @@ Flax ``(kh, kw, in, out)`` kernels used without flipping, i.e. a PyTorch
 ``ConvTranspose2d`` weight ``W[in, out, kh, kw]`` maps to
 ``W.transpose(2, 3, 0, 1)[::-1, ::-1]`` with padding ``k - 1 - p`` per side.
 
+The same module reads the two common PyTorch layouts (see ``converters``): the
+PyTorch-examples DCGAN (``main.N`` keys, 64x64, widths ``8, 4, 2, 1 x ngf``) and the
+Wasserstein-GAN ``DCGAN_G`` (``main.initial:...``, ``pyramid:...``,
+``extra-layers-...`` keys), whose ``ConvTranspose2d(nz, w, 4, 1, 0)`` on the 1x1
+latent is the dense layer 1 here.
+
 The discriminator mirrors it: conv 4x4 stride 2 from ``S`` to ``S/2``, the
-extra 3x3 convs, conv 4x4 stride 2 down to ``b``, each with LeakyReLU(0.2) and no
-normalisation (WGAN-GP critic), then a ``b x b`` valid conv to one logit.
+extra 3x3 convs, conv 4x4 stride 2 down to ``b``, each with LeakyReLU(0.2), then a
+``b x b`` valid conv to one logit.  The WGAN-GP critic trained here has biases and
+no normalisation; the PyTorch layouts (``batch_norm=True, use_bias=False``) have no
+biases and an eval-mode BatchNorm after every conv but the first.
 """
 
 from __future__ import annotations
@@ -36,12 +44,10 @@ from ..discriminator import Discriminator, FlaxDiscriminatorModel
 from ..generator import FlaxModel, Generator
 from .layers import Conv, ConvTranspose
 
-_SIZES = (28, 32, 64)
-
-
 def _geometry(image_size: int) -> Tuple[int, int]:
-    if image_size not in _SIZES:
-        raise ValueError(f"DCGAN image_size must be one of {_SIZES}, got {image_size!r}")
+    s = int(image_size)
+    if s != 28 and (s < 16 or s & (s - 1) or s > 1024):
+        raise ValueError(f"DCGAN image_size must be 28 or a power of two in 16..1024, got {image_size!r}")
     base = 7 if image_size == 28 else 4
     return base, int(round(math.log2(image_size // base)))
 
@@ -106,6 +112,27 @@ class DCGANGenerator(nn.Module):
     def activation(self, a, layer: int):
         return jnp.tanh(a) if layer > self.num_layers else nn.relu(a)
 
+    def linear_map(self, layer: int):
+        """Layer ``layer``'s linear map with eval-mode BatchNorm folded into a
+        per-channel scale and shift (:class:`gbas_jax.kept.LinearMap`)."""
+        from ..kept import ConvGeometry, LinearMap
+        if not 1 <= layer <= self.num_layers:
+            return None
+        p, st = self.variables["params"], self.variables["batch_stats"]
+        bn, stats = p[f"norms_{layer - 1}"], st[f"norms_{layer - 1}"]
+        scale = bn["scale"] * jax.lax.rsqrt(stats["var"] + 1e-5)
+        shift = bn["bias"] - stats["mean"] * scale
+        kernel = p[f"linears_{layer - 1}"]["kernel"]
+        base, ups = _geometry(self.image_size)
+        if layer == 1:
+            return LinearMap(kernel, jnp.tile(scale, base * base), jnp.tile(shift, base * base))
+        hw_in = base * 2 ** min(layer - 2, ups - 1)
+        if layer - 1 < ups:        # transposed conv 4x4, stride 2, padding 1
+            geom = ConvGeometry(4, 2, 2, 1, (hw_in, hw_in), (2 * hw_in, 2 * hw_in))
+        else:                      # extra conv 3x3, padding 1
+            geom = ConvGeometry(3, 1, 1, 1, (hw_in, hw_in), (hw_in, hw_in))
+        return LinearMap(kernel, scale, shift, geom)
+
     def __call__(self, z, train: bool = False):
         h = z
         for layer in range(1, self.num_layers + 2):
@@ -117,6 +144,8 @@ class DCGANDiscriminator(nn.Module):
     image_size: int = 32
     channels: int = 1
     widths: Tuple[int, ...] = (32, 32, 64, 128)
+    batch_norm: bool = False
+    use_bias: bool = True
 
     @property
     def num_blocks(self) -> int:
@@ -128,16 +157,22 @@ class DCGANDiscriminator(nn.Module):
         convs = []
         for k, w in enumerate(self.widths):
             if 1 <= k <= n_extra:
-                convs.append(Conv(w, 3, stride=1, padding=1))
+                convs.append(Conv(w, 3, stride=1, padding=1, use_bias=self.use_bias))
             else:
-                convs.append(Conv(w, 4, stride=2, padding=1))
+                convs.append(Conv(w, 4, stride=2, padding=1, use_bias=self.use_bias))
         self.convs = convs
-        self.final = Conv(1, base, stride=1, padding=0)
+        if self.batch_norm:
+            self.norms = [nn.BatchNorm(use_running_average=True, momentum=0.9, epsilon=1e-5)
+                          for _ in range(len(self.widths) - 1)]
+        self.final = Conv(1, base, stride=1, padding=0, use_bias=self.use_bias)
 
     def features(self, x) -> List[jax.Array]:
         out = []
-        for conv in self.convs:
-            x = nn.leaky_relu(conv(x), 0.2)
+        for k, conv in enumerate(self.convs):
+            x = conv(x)
+            if self.batch_norm and k > 0:
+                x = self.norms[k - 1](x)
+            x = nn.leaky_relu(x, 0.2)
             out.append(x)
         return out
 

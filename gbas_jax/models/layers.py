@@ -7,6 +7,7 @@ and converters see the usual layout.
 
 from __future__ import annotations
 
+from typing import Callable
 
 import flax.linen as nn
 
@@ -21,10 +22,11 @@ class Conv(nn.Module):
     stride: int = 1
     padding: int = 0
     use_bias: bool = True
+    kernel_init: Callable = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, x):
-        k = self.param("kernel", nn.initializers.lecun_normal(),
+        k = self.param("kernel", self.kernel_init,
                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
         p = self.padding
         y = conv2d(x, k, (self.stride, self.stride), ((p, p), (p, p)), (1, 1))
