@@ -38,6 +38,11 @@ class EGBASConfig:
         ``interval``: ``I``, half-side of the proposal box around ``z0``; a float,
         or a tuple with one entry per latent dimension.
         ``reject_capacity``: ``M``, stored rejected candidates (first M kept).
+        ``region_path``: how GB-RRT tests membership: ``"full"`` computes the whole
+        layer; ``"kept"`` only the kept units (:mod:`gbas_jax.kept`; the buffers are
+        sized after one host synchronisation to the next power of two); ``"auto"``
+        (default) takes the kept path at dense layers and when at most 1/8 of the
+        units are kept.
     """
 
     # BerOpt
@@ -58,6 +63,7 @@ class EGBASConfig:
     step_size: float = 0.5
     interval: Union[float, Tuple[float, ...]] = 2.0
     reject_capacity: int = 1024
+    region_path: Literal["auto", "kept", "full"] = "auto"
 
     def __post_init__(self):
         def positive_int(name):
@@ -84,6 +90,8 @@ class EGBASConfig:
         finite("ber_init", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
         finite("threshold", lo=0.0, hi=1.0)
         finite("step_size", lo=0.0, lo_open=True)
+        if self.region_path not in ("auto", "kept", "full"):
+            raise ValueError(f"EGBASConfig.region_path must be 'auto', 'kept' or 'full', got {self.region_path!r}")
         if self.relaxation not in RELAXATIONS:
             raise ValueError(f"EGBASConfig.relaxation must be one of {RELAXATIONS}, got {self.relaxation!r}")
         if isinstance(self.interval, (list, tuple)):

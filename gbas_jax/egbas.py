@@ -17,6 +17,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import _tracing
 from . import _validation as V_
+from . import kept as kept_
 from .beropt import _ber_opt_core
 from .config import EGBASConfig
 from .region import _indicator
@@ -67,10 +68,15 @@ def _stage1(gen, z0, layer, cfg, key):
     return _stage1_core(gen, z0, layer, cfg, key)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg"))
-def _stage2(gen, z0, layer, V, cfg, key):
+def _rrt_one(gen, layer, cfg, n_kept, z0, V, key):
+    region = V if n_kept is None else kept_.build(gen, layer, V, n_kept)
+    return _gb_rrt_core(gen, z0, layer, region, cfg, key)
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "n_kept"))
+def _stage2(gen, z0, layer, V, cfg, key, n_kept=None):
     _tracing.traced("egbas.stage2")
-    return _gb_rrt_core(gen, z0, layer, V, cfg, key)
+    return _rrt_one(gen, layer, cfg, n_kept, z0, V, key)
 
 
 @functools.partial(jax.jit, static_argnames=("layer", "cfg"))
@@ -79,15 +85,28 @@ def _stage1_batch(gen, z0s, layer, cfg, keys):
     return jax.vmap(_stage1_core, in_axes=(None, 0, None, None, 0))(gen, z0s, layer, cfg, keys)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk"))
-def _stage2_batch(gen, z0s, layer, Vs, cfg, keys, chunk=None):
-    _tracing.traced("egbas_batch.stage2")
+def _map_queries(gen, z0s, layer, Vs, cfg, keys, chunk, n_kept):
+    one = functools.partial(_rrt_one, gen, layer, cfg, n_kept)
     if chunk is None:
-        return jax.vmap(_gb_rrt_core, in_axes=(None, 0, None, 0, None, 0))(gen, z0s, layer, Vs, cfg, keys)
+        return jax.vmap(one)(z0s, Vs, keys)
     # A vmapped while_loop runs every query for as many iterations as the slowest
     # one; mapping over chunks of queries lets each chunk stop on its own.
-    return jax.lax.map(lambda a: _gb_rrt_core(gen, a[0], layer, a[1], cfg, a[2]), (z0s, Vs, keys),
-                       batch_size=chunk)
+    return jax.lax.map(lambda a: one(*a), (z0s, Vs, keys), batch_size=chunk)
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk", "n_kept", "mesh"))
+def _stage2_batch(gen, z0s, layer, Vs, cfg, keys, chunk=None, n_kept=None, mesh=None):
+    _tracing.traced("egbas_batch.stage2")
+    if mesh is None:
+        return _map_queries(gen, z0s, layer, Vs, cfg, keys, chunk, n_kept)
+    # One program per device over its own queries (shard_map): a device stops when
+    # its queries are done instead of running until the slowest query of the
+    # whole batch, as one SPMD while_loop over the global batch would.
+    rows = PartitionSpec("queries")
+    per_device = jax.shard_map(
+        lambda g, z, v, k: _map_queries(g, z, layer, v, cfg, k, chunk, n_kept), mesh=mesh,
+        in_specs=(PartitionSpec(), rows, rows, rows), out_specs=rows, check_vma=False)
+    return per_device(gen, z0s, Vs, keys)
 
 
 def _assemble(z0, s1: _Stage1, tree) -> EGBASResult:
@@ -121,7 +140,9 @@ def egbas(gen, z0, layer: int, cfg: EGBASConfig, *, key) -> EGBASResult:
     z0 = jnp.asarray(z0, jnp.float32)
     k_ber, k_rrt = jax.random.split(key)
     s1 = _stage1(gen, z0, layer, cfg, k_ber)
-    tree = _stage2(gen, z0, layer, s1.indicator, cfg, k_rrt)
+    # The one host synchronisation (DESIGN.md section 6): size the kept-unit buffers.
+    n_kept = kept_.choose_path(gen, layer, int(s1.num_kept), cfg.region_path)
+    tree = _stage2(gen, z0, layer, s1.indicator, cfg, k_rrt, n_kept=n_kept)
     return _assemble(z0, s1, tree)
 
 
@@ -198,10 +219,14 @@ def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[M
     if b <= chunk:
         return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk)
     z0s = jnp.asarray(z0s, jnp.float32)
+    chunks = [np.minimum(np.arange(start, start + chunk), b - 1) for start in range(0, b, chunk)]  # pad the last
+    # BerOpt for every chunk first, so that one kept-unit size (the batch maximum)
+    # serves every chunk's GB-RRT: one program per stage, not one per chunk.
+    firsts = [_batch_stage1(gen, z0s[idx], layer, cfg, keys[idx], mesh, rrt_chunk) for idx in chunks]
+    n_kept = kept_.choose_path(gen, layer, max(int(jnp.max(f[1].num_kept)) for f in firsts), cfg.region_path)
     parts = []
-    for start in range(0, b, chunk):
-        idx = np.minimum(np.arange(start, start + chunk), b - 1)  # pad the last chunk
-        res = egbas_batch_keys(gen, z0s[idx], layer, cfg, keys[idx], mesh=mesh, rrt_chunk=rrt_chunk)
+    for start, first in zip(range(0, b, chunk), firsts):
+        res = _batch_stage2(layer, cfg, first, n_kept)
         parts.append(jax.tree_util.tree_map(lambda x, n=min(chunk, b - start): x[:n], res))
     return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
 
@@ -212,6 +237,12 @@ def egbas_batch_keys(gen, z0s, layer: int, cfg: EGBASConfig, keys, *, mesh: Opti
     a share of a larger batch (one host's, in a multi-host run) reproduces the rows
     of the whole batch exactly: row ``i`` equals ``egbas(gen, z0s[i], ..., key=keys[i])``."""
     layer, cfg = _check(gen, z0s, layer, cfg, batched=True)
+    first = _batch_stage1(gen, z0s, layer, cfg, keys, mesh, rrt_chunk)
+    n_kept = kept_.choose_path(gen, layer, int(jnp.max(first[1].num_kept)), cfg.region_path)   # one host sync
+    return _batch_stage2(layer, cfg, first, n_kept)
+
+
+def _batch_stage1(gen, z0s, layer, cfg, keys, mesh, rrt_chunk):
     z0s = jnp.asarray(z0s, jnp.float32)
     b = z0s.shape[0]
     if jnp.shape(keys)[0] != b:
@@ -225,11 +256,16 @@ def egbas_batch_keys(gen, z0s, layer: int, cfg: EGBASConfig, keys, *, mesh: Opti
             raise ValueError(f"mesh must have an axis named 'queries'; it has {tuple(mesh.shape)}")
         gen, (z0s, k_ber, k_rrt) = _shard_queries(mesh, gen, (z0s, k_ber, k_rrt), b)
     if rrt_chunk == -1:
-        rrt_chunk = 1 if (mesh is None and jax.default_backend() == "cpu") else None
+        rrt_chunk = 1 if jax.default_backend() == "cpu" else None
     if rrt_chunk is not None and (isinstance(rrt_chunk, bool) or not isinstance(rrt_chunk, int) or rrt_chunk < 1):
         raise ValueError(f"rrt_chunk must be None, -1 or an int >= 1, got {rrt_chunk!r}")
     s1 = _stage1_batch(gen, z0s, layer, cfg, k_ber)
-    tree = _stage2_batch(gen, z0s, layer, s1.indicator, cfg, k_rrt, chunk=rrt_chunk)
+    return (gen, z0s, k_rrt, mesh, rrt_chunk, b), s1
+
+
+def _batch_stage2(layer, cfg, first, n_kept):
+    (gen, z0s, k_rrt, mesh, rrt_chunk, b), s1 = first
+    tree = _stage2_batch(gen, z0s, layer, s1.indicator, cfg, k_rrt, chunk=rrt_chunk, n_kept=n_kept, mesh=mesh)
     res = _assemble(z0s, s1, tree)
     if z0s.shape[0] != b:
         res = jax.tree_util.tree_map(lambda x: x[:b], res)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from . import _tracing
 from . import _validation as V_
 from .config import EGBASConfig
-from .region import region_margin
+from . import kept as kept_
 
 #: Relative tolerance of the spacing test: accept at distance >= delta * (1 - SPACING_RTOL).
 SPACING_RTOL = 1e-3
@@ -126,7 +126,7 @@ def step(state: RRTState, gen, z0, layer: int, V, key, cfg: EGBASConfig) -> RRTS
     norm = jnp.sqrt(jnp.sum(d * d, axis=-1, keepdims=True))
     z_new = q + cfg.step_size * d / jnp.maximum(norm, jnp.finfo(z0.dtype).tiny)
 
-    inside = region_margin(gen, z_new, layer, V) >= 0
+    inside = kept_.margin(gen, z_new, layer, V) >= 0   # V: indicator or KeptRegion
     thr2 = (cfg.step_size * (1.0 - SPACING_RTOL)) ** 2
     far_tree = jnp.min(jnp.where(valid, _sq_dist(z_new, state.samples), jnp.inf), axis=1) >= thr2
     accept = _greedy_accept(inside & far_tree, _sq_dist(z_new, z_new) >= thr2)
@@ -165,10 +165,11 @@ def _gb_rrt_core(gen, z0, layer: int, V, cfg: EGBASConfig, key) -> RRTResult:
     return finish(final, cfg)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg"))
-def _gb_rrt(gen, z0, layer, V, cfg, key):
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "n_kept"))
+def _gb_rrt(gen, z0, layer, V, cfg, key, n_kept=None):
     _tracing.traced("gb_rrt")
-    return _gb_rrt_core(gen, z0, layer, V, cfg, key)
+    region = V if n_kept is None else kept_.build(gen, layer, V, n_kept)
+    return _gb_rrt_core(gen, z0, layer, region, cfg, key)
 
 
 def gb_rrt(gen, z0, layer: int, V, cfg: EGBASConfig, *, key) -> RRTResult:
@@ -187,7 +188,9 @@ def gb_rrt(gen, z0, layer: int, V, cfg: EGBASConfig, *, key) -> RRTResult:
     V_.check_latents(gen, z0, batched=False)
     V_.check_indicator(gen, layer, V)
     V_.check_interval(gen, cfg)
-    return _gb_rrt(gen, jnp.asarray(z0, jnp.float32), layer, jnp.asarray(V, jnp.int8), cfg, key)
+    V = jnp.asarray(V, jnp.int8)
+    n_kept = kept_.choose_path(gen, layer, int(jnp.sum(V != 0)), cfg.region_path)   # one host sync
+    return _gb_rrt(gen, jnp.asarray(z0, jnp.float32), layer, V, cfg, key, n_kept=n_kept)
 
 
 def stop_reason_name(code) -> str:

@@ -1,0 +1,224 @@
+r"""Region membership from the kept boundaries only (the fast path of DESIGN.md
+section 3).
+
+Membership depends only on the units with :math:`V^i \ne 0`.  Their
+pre-activations are an affine function of the previous block's output
+:math:`h = f_{l-1:1}(t(z))`:
+
+.. math::  a^i = s_{c(i)} \, \langle w_i, \pi(h)_{\mathrm{RF}(i)} \rangle + b_{c(i)}
+
+with :math:`\pi` an optional per-position prelude (the dissect PGGAN's pixel norm),
+:math:`\mathrm{RF}(i)` the unit's receptive field (``T`` taps of ``C_in``
+channels: im2col at the kept positions only), :math:`w_i` the matching kernel
+slice and :math:`(s, b)` the per-channel affine map that eval-mode BatchNorm or
+the equalised-learning-rate constant and bias fold into.  A dense layer (the
+DCGAN/PGGAN layer 1 on the latent) is one row of its weight matrix per kept unit:
+at layer 1 the region is an explicit polytope in :math:`t(z)`.
+
+A candidate then costs :math:`f_{l-1:1}` plus ``n_kept * T * C_in`` multiply-adds
+instead of the whole layer ``l``.  The gathered product is memory-bound while the
+full convolution is compute-bound, so the fast path pays only when few units are
+kept: :func:`choose_path` takes it when ``n_pad <= D_l / 8`` (measured crossover,
+see ``benchmarks``), and always at a dense layer.
+
+A model opts in by implementing ``LayeredModel.linear_map(params, layer)``
+returning a :class:`LinearMap`; without it the full layer is used.  The fast path
+must agree with :func:`gbas_jax.region_margin`: the two differ only by float
+rounding (tests check :data:`MARGIN_RTOL` relative to the pre-activations' scale).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .region import region_margin
+
+#: Documented agreement with the full computation: ``|margin_kept - margin_full|
+#: <= MARGIN_RTOL * max|a_l|`` (float32 sums in a different order).
+MARGIN_RTOL = 1e-5
+
+#: ``choose_path`` uses the kept path when ``n_pad * KEPT_MAX_RATIO <= D_l``.
+KEPT_MAX_RATIO = 8
+
+PATHS = ("auto", "kept", "full")
+
+
+class ConvGeometry(NamedTuple):
+    """Static geometry of a conv layer: ``kernel`` (square), ``padding`` (per side),
+    ``dilation`` (input dilation, i.e. a transposed conv's stride), ``upsample``
+    (nearest-neighbour factor applied before the conv), input and output
+    spatial sizes."""
+    kernel: int
+    padding: int
+    dilation: int
+    upsample: int
+    in_hw: Tuple[int, int]
+    out_hw: Tuple[int, int]
+
+
+class LinearMap(NamedTuple):
+    r"""Layer ``l``'s linear map: ``a = scale * (W x) + shift`` with ``x = prelude(h)``.
+
+    ``kernel``: dense ``(D_in, D_l)``, or conv ``(k, k, C_in, C_out)`` used as a
+    correlation over the (upsampled, dilated, padded) input.  ``scale``/``shift``:
+    ``(D_l,)`` for dense, ``(C_out,)`` for conv.  ``geometry`` is ``None`` for dense.
+    """
+    kernel: jax.Array
+    scale: jax.Array
+    shift: jax.Array
+    geometry: Optional[ConvGeometry] = None
+    pixel_norm_prelude: bool = False
+
+
+class KeptRegion(NamedTuple):
+    """The kept units of one region, padded to ``n`` (a power of two).
+
+    taps ``(n, T)`` int32 flat input positions (``H*W`` = a zero row) or ``None``
+    for a dense layer; weights ``(n, T, C_in)`` or ``(n, D_in)``; scale, shift,
+    sign ``(n,)`` (sign 0 on padding rows).
+    """
+    taps: Optional[jax.Array]
+    weights: jax.Array
+    scale: jax.Array
+    shift: jax.Array
+    sign: jax.Array
+
+
+@functools.lru_cache(maxsize=64)
+def tap_table(geom: ConvGeometry) -> Tuple[np.ndarray, np.ndarray]:
+    """``(positions (P, T), taps (P, T, R))`` for the ``P = H_out*W_out`` output
+    positions: each position's distinct non-zero source positions (flat input
+    index; padded with ``H_in*W_in``, a zero row) and, per source, the kernel taps
+    ``i*k + j`` that read it (``-1`` padding).  Nearest-neighbour upsampling makes
+    several taps read one source: their kernel slices are summed, so a 3x3 conv
+    after x2 upsampling costs 4 taps, not 9."""
+    k, q, d, u = geom.kernel, geom.padding, geom.dilation, geom.upsample
+    (hi, wi), (ho, wo) = geom.in_hw, geom.out_hw
+
+    def source(o, i, n_in):
+        y = o + i - q                       # in the dilated, padded, upsampled input
+        if y % d:
+            return -1
+        y //= d
+        return y // u if 0 <= y < n_in * u else -1
+
+    rows = []
+    for yo in range(ho):
+        for xo in range(wo):
+            row: dict = {}
+            for i in range(k):
+                ys = source(yo, i, hi)
+                for j in range(k):
+                    xs = source(xo, j, wi)
+                    if ys >= 0 and xs >= 0:
+                        row.setdefault(ys * wi + xs, []).append(i * k + j)
+            rows.append(row)
+    t = max(1, max(len(r) for r in rows))
+    r_max = max([1] + [len(v) for row in rows for v in row.values()])
+    pos = np.full((ho * wo, t), hi * wi, np.int32)
+    tap = np.full((ho * wo, t, r_max), -1, np.int32)
+    for p, row in enumerate(rows):
+        for m, (src, kk) in enumerate(sorted(row.items())):
+            pos[p, m] = src
+            tap[p, m, :len(kk)] = kk
+    return pos, tap
+
+
+def linear_map(gen, layer: int) -> Optional[LinearMap]:
+    fn = getattr(gen.model, "linear_map", None)
+    return None if fn is None else fn(gen.params, layer)
+
+
+def _kind(gen, layer) -> Optional[str]:
+    """``None`` (no linear map), ``"dense"`` or ``"conv"``, by an abstract trace."""
+    if getattr(gen.model, "linear_map", None) is None:
+        return None
+    out = []
+
+    def probe(g):
+        m = linear_map(g, layer)
+        out.append(None if m is None else ("dense" if m.geometry is None else "conv"))
+        return 0
+
+    jax.eval_shape(probe, gen)
+    return out[0]
+
+
+def build(gen, layer: int, V, n: int) -> KeptRegion:
+    """Gather the kept units of ``V`` (``(D_l,)`` int8) into a :class:`KeptRegion`
+    with ``n >= count(V != 0)`` rows (traceable; ``n`` static)."""
+    lm = linear_map(gen, layer)
+    idx = jnp.nonzero(V != 0, size=n, fill_value=0)[0]
+    sign = jnp.where(jnp.arange(n) < jnp.sum(V != 0), V[idx], 0).astype(jnp.float32)
+    if lm.geometry is None:
+        return KeptRegion(None, lm.kernel[:, idx].T, lm.scale[idx], lm.shift[idx], sign)
+    cout = lm.kernel.shape[-1]
+    pos_t, tap_t = tap_table(lm.geometry)
+    p, c = idx // cout, idx % cout
+    k2 = lm.geometry.kernel ** 2
+    kern = jnp.transpose(lm.kernel.reshape(k2, lm.kernel.shape[2], cout), (2, 0, 1))   # (C_out, k*k, C_in)
+    taps = jnp.asarray(pos_t)[p]                                                        # (n, T)
+    tk = jnp.asarray(tap_t)[p]                                                          # (n, T, R)
+    w = kern[c[:, None, None], jnp.maximum(tk, 0)]                                      # (n, T, R, C_in)
+    weights = jnp.sum(jnp.where((tk >= 0)[..., None], w, 0.0), axis=2)                 # (n, T, C_in)
+    return KeptRegion(taps, weights, lm.scale[c], lm.shift[c], sign)
+
+
+def kept_pre_activations(gen, z, layer: int, region: KeptRegion) -> jax.Array:
+    """Pre-activations of the kept units, ``(B, Dz) -> (B, n)``."""
+    h = gen.features(z, layer - 1)
+    if linear_map(gen, layer).pixel_norm_prelude:    # static; the unused arrays are dropped by XLA
+        from .models.pggan import pixel_norm
+        h = pixel_norm(h)
+    b = h.shape[0]
+    if region.taps is None:
+        return region.scale * (h.reshape(b, -1) @ region.weights.T) + region.shift
+    cin = h.shape[-1]
+    flat = jnp.concatenate([h.reshape(b, -1, cin), jnp.zeros((b, 1, cin), h.dtype)], axis=1)
+    acc = 0.0
+    for t in range(region.taps.shape[1]):      # T <= k*k, small and static
+        acc = acc + jnp.einsum("bnc,nc->bn", flat[:, region.taps[:, t]], region.weights[:, t])
+    return region.scale * acc + region.shift
+
+
+def kept_margin(gen, z, layer: int, region: KeptRegion) -> jax.Array:
+    """Same as :func:`gbas_jax.region_margin` from the kept units only, ``(B,)``."""
+    a = kept_pre_activations(gen, z, layer, region)
+    return jnp.min(jnp.where(region.sign != 0, region.sign * a, jnp.inf), axis=-1)
+
+
+def margin(gen, z, layer: int, region) -> jax.Array:
+    """Dispatch on the region's type (static): a :class:`KeptRegion` or an indicator."""
+    if isinstance(region, KeptRegion):
+        return kept_margin(gen, z, layer, region)
+    return region_margin(gen, z, layer, region)
+
+
+def padded_size(num_kept: int) -> int:
+    """Next power of two >= ``num_kept`` (at least 8)."""
+    n = 8
+    while n < num_kept:
+        n *= 2
+    return n
+
+
+def choose_path(gen, layer: int, num_kept: int, path: str = "auto") -> Optional[int]:
+    """``n_pad`` for the kept path, or ``None`` for the full layer.
+
+    ``path``: ``"full"``, ``"kept"`` (when the model supports it) or ``"auto"``:
+    kept when the layer is dense (layer 1 on the latent) or ``n_pad * 8 <= D_l``.
+    """
+    if path not in PATHS:
+        raise ValueError(f"region path must be one of {PATHS}, got {path!r}")
+    kind = None if path == "full" or num_kept == 0 else _kind(gen, layer)
+    if kind is None:
+        return None
+    n = padded_size(num_kept)
+    if path == "kept" or kind == "dense" or n * KEPT_MAX_RATIO <= gen.layer_size(layer):
+        return n
+    return None

@@ -1,0 +1,128 @@
+"""The kept-boundary path against the single membership function."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gbas_jax as gb
+from gbas_jax import kept
+
+MODELS = {
+    "dcgan28": lambda: gb.models.dcgan(key=jax.random.key(0), latent_dim=8, image_size=28, widths=(16, 8, 8, 8)),
+    "dcgan64": lambda: gb.models.dcgan(key=jax.random.key(0), latent_dim=6, image_size=64, channels=3,
+                                       widths=(16, 8, 8, 4)),
+    "pggan-zoo": lambda: gb.models.pggan(key=jax.random.key(0), latent_dim=8, resolution=16, max_width=8,
+                                         bias_scale=0.1),
+    "pggan-dissect": lambda: gb.models.pggan(key=jax.random.key(0), latent_dim=8, resolution=16, max_width=8,
+                                             layout="dissect", bias_scale=0.1),
+}
+_CACHE = {}
+
+
+def _gen(name):
+    if name not in _CACHE:
+        _CACHE[name] = MODELS[name]()
+    return _CACHE[name]
+
+
+def _random_indicator(gen, layer, key, frac):
+    a0 = gen.boundary(jax.random.normal(key, (1, gen.latent_dim)), layer)[0]
+    keep = jax.random.uniform(jax.random.fold_in(key, 1), a0.shape) < frac
+    return jnp.where(keep, jnp.sign(a0), 0).astype(jnp.int8)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_kept_margin_agrees_with_full_layer(name):
+    gen = _gen(name)
+    z = jax.random.normal(jax.random.key(2), (64, gen.latent_dim))
+    for layer in range(1, gen.num_layers + 1):
+        V = _random_indicator(gen, layer, jax.random.key(layer), 0.2)
+        region = kept.build(gen, layer, V, kept.padded_size(int(jnp.sum(V != 0))))
+        scale = float(jnp.abs(gen.boundary(z, layer)).max())
+        full = np.asarray(gb.region_margin(gen, z, layer, V))
+        fast = np.asarray(kept.kept_margin(gen, z, layer, region))
+        np.testing.assert_allclose(fast, full, rtol=0, atol=kept.MARGIN_RTOL * scale, err_msg=f"layer {layer}")
+        # Membership agrees away from the boundary (the documented tolerance).
+        clear = np.abs(full) > kept.MARGIN_RTOL * scale
+        assert clear.sum() > 32
+        np.testing.assert_array_equal((fast >= 0)[clear], (full >= 0)[clear])
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 2 ** 16), frac=st.sampled_from([0.0, 0.01, 0.1, 0.5, 1.0]),
+       layer=st.integers(1, 4))
+def test_property_any_kept_set(seed, frac, layer):
+    gen = _gen("dcgan28")
+    V = _random_indicator(gen, layer, jax.random.key(seed), frac)
+    n = int(jnp.sum(V != 0))
+    region = kept.build(gen, layer, V, kept.padded_size(n))
+    z = jax.random.normal(jax.random.key(seed + 1), (16, gen.latent_dim))
+    full = gb.region_margin(gen, z, layer, V)
+    fast = kept.kept_margin(gen, z, layer, region)
+    if n == 0:
+        assert bool(jnp.all(jnp.isinf(full))) and bool(jnp.all(jnp.isinf(fast)))
+    else:
+        scale = float(jnp.abs(gen.boundary(z, layer)).max())
+        np.testing.assert_allclose(fast, full, rtol=0, atol=kept.MARGIN_RTOL * scale)
+
+
+def test_tap_table_counts():
+    # transposed conv 4x4 / stride 2 / padding 1: 2x2 sources per output inside
+    pos, _ = kept.tap_table(kept.ConvGeometry(4, 2, 2, 1, (7, 7), (14, 14)))
+    assert pos.shape == (196, 4)
+    # 3x3 conv after x2 upsampling: 9 taps read only 4 distinct sources
+    pos, taps = kept.tap_table(kept.ConvGeometry(3, 1, 1, 2, (4, 4), (8, 8)))
+    assert pos.shape[1] == 4 and (taps >= 0).sum(axis=(1, 2)).max() == 9
+
+
+def test_choose_path():
+    gen = _gen("dcgan28")
+    d2 = gen.layer_size(2)
+    assert kept.choose_path(gen, 1, 500) == 512                  # dense layer 1: always kept
+    assert kept.choose_path(gen, 2, d2 // 2) is None             # most units kept: full layer
+    assert kept.choose_path(gen, 2, 10) == 16
+    assert kept.choose_path(gen, 2, d2 // 2, "kept") is not None
+    assert kept.choose_path(gen, 2, 10, "full") is None
+    assert kept.choose_path(gen, 2, 0) is None
+    with pytest.raises(ValueError, match="region path"):
+        kept.choose_path(gen, 2, 10, "fast")
+    with pytest.raises(ValueError, match="region_path"):
+        gb.EGBASConfig(region_path="fast")
+
+
+def test_models_without_a_linear_map_use_the_full_layer():
+    from test_custom_generator import make
+    gen, _ = make()
+    assert kept.choose_path(gen, 1, 3, "kept") is None
+
+
+@pytest.mark.parametrize("name,layer", [("dcgan28", 1), ("dcgan28", 2), ("pggan-dissect", 3)])
+def test_gb_rrt_kept_path_keeps_the_guarantees_and_the_tree(name, layer):
+    gen = _gen(name)
+    z0 = jax.random.normal(jax.random.key(5), (gen.latent_dim,))
+    V = _random_indicator(gen, layer, jax.random.key(6), 0.05)
+    V = jnp.where(V != 0, jnp.sign(gen.boundary(z0[None], layer)[0]), 0).astype(jnp.int8)
+    cfg = gb.EGBASConfig(capacity=48, proposals=8, max_iterations=300, step_size=0.2, interval=1.0)
+    fast = gb.gb_rrt(gen, z0, layer, V, dataclasses.replace(cfg, region_path="kept"), key=jax.random.key(7))
+    full = gb.gb_rrt(gen, z0, layer, V, dataclasses.replace(cfg, region_path="full"), key=jax.random.key(7))
+    n = int(fast.num_samples)
+    assert n > 8 and int(fast.num_rejected) > 0
+    assert bool(gb.in_region(gen, fast.samples[:n], layer, V, margin=1e-4).all())
+    # Same key: the same tree unless a float difference flips a decision; with these
+    # seeds none does on CPU.
+    assert n == int(full.num_samples) and int(fast.num_rejected) == int(full.num_rejected)
+    np.testing.assert_allclose(fast.samples, full.samples, atol=1e-5)
+
+
+def test_egbas_kept_path_compiles_once_per_size(small_gen, fast_cfg):
+    cfg = dataclasses.replace(fast_cfg, region_path="kept")
+    z0 = jax.random.normal(jax.random.key(0), (small_gen.latent_dim,))
+    gb.egbas(small_gen, z0, 1, cfg, key=jax.random.key(1))
+    before = dict(gb.TRACE_COUNTS)
+    gb.egbas(small_gen, z0, 1, cfg, key=jax.random.key(1))
+    assert dict(gb.TRACE_COUNTS) == before
