@@ -39,7 +39,9 @@ import numpy as np
 from .region import region_margin
 
 #: Documented agreement with the full computation: ``|margin_kept - margin_full|
-#: <= MARGIN_RTOL * max|a_l|`` (float32 sums in a different order).
+#: <= MARGIN_RTOL * max|a_l|`` (float32 sums in a different order; with
+#: ``jax_default_matmul_precision="highest"`` on accelerators, whose TF32 default
+#: makes either path differ from float32 by ~1e-3 relative).
 MARGIN_RTOL = 1e-5
 
 #: ``choose_path`` uses the kept path when ``n_pad * KEPT_MAX_RATIO <= D_l``.
@@ -135,17 +137,28 @@ def linear_map(gen, layer: int) -> Optional[LinearMap]:
 
 
 def _kind(gen, layer) -> Optional[str]:
-    """``None`` (no linear map), ``"dense"`` or ``"conv"``, by an abstract trace."""
+    """``None`` (no linear map), ``"dense"`` or ``"conv"``, by an abstract trace
+    (cached per architecture and parameter shapes: it runs on every call)."""
     if getattr(gen.model, "linear_map", None) is None:
         return None
+    leaves, treedef = jax.tree_util.tree_flatten(gen.params)
+    signature = (treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves))
+    return _kind_cached(gen.model, signature, layer)
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_cached(model, signature, layer):
+    from .generator import Generator
+    treedef, shapes = signature
+    params = jax.tree_util.tree_unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
     out = []
 
-    def probe(g):
-        m = linear_map(g, layer)
+    def probe(p):
+        m = linear_map(Generator(model, p), layer)
         out.append(None if m is None else ("dense" if m.geometry is None else "conv"))
         return 0
 
-    jax.eval_shape(probe, gen)
+    jax.eval_shape(probe, params)
     return out[0]
 
 

@@ -10,10 +10,11 @@ tests all :math:`z'_k` for membership at once, and accepts :math:`z'_k` when it 
 in the region and at least :math:`\delta (1 - 10^{-3})` from every tree node and
 from every candidate accepted earlier in the same batch (DESIGN.md section 4:
 the paper's strict ``> delta`` would reject every step, since :math:`z'_k` is
-exactly :math:`\delta` from :math:`q_k`).  Distances for that decision are
-computed from direct differences, not from the expansion
-:math:`|a|^2 - 2a\cdot b + |b|^2`, whose cancellation error is of the order of
-the tolerance.
+exactly :math:`\delta` from :math:`q_k`).  Distances to the tree come from the
+expansion :math:`|a|^2 - 2a\cdot b + |b|^2` (one matrix product, centred at
+:math:`z_0`); wherever its float32 error bound does not clear the threshold the
+whole batch is recomputed from direct differences, so the decision is the exact
+one.  Distances within the batch are direct differences.
 
 The tree lives in fixed-capacity buffers (``N`` nodes with parent indices, ``M``
 rejected candidates); the loop is ``init`` / ``step`` / ``done`` over
@@ -94,6 +95,18 @@ def _sq_dist(a, b):
     return jnp.sum(jnp.square(a[:, None, :] - b[None, :, :]), axis=-1)
 
 
+def _expanded_sq_dist(a, b, na, nb):
+    """``|a|^2 - 2 a.b + |b|^2`` as one matrix product (float32, full precision)."""
+    return na[:, None] - 2.0 * jnp.matmul(a, b.T, precision=jax.lax.Precision.HIGHEST) + nb[None, :]
+
+
+def _dot_error_bound(na, nb, dim):
+    """Bound on the float32 error of :func:`_expanded_sq_dist`: the norms and the
+    dot product each carry at most ``gamma_D (|a|^2 + |b|^2)`` (Higham), ``gamma_D ~ D u``."""
+    u = jnp.finfo(na.dtype).eps / 2
+    return 4.0 * (dim + 2) * u * (na[:, None] + nb[None, :])
+
+
 def _greedy_accept(ok, far_pairs):
     """Accept candidates in order: ``k`` is accepted when ``ok[k]`` and it is far
     from every earlier accepted candidate."""
@@ -119,8 +132,13 @@ def step(state: RRTState, gen, z0, layer: int, V, key, cfg: EGBASConfig) -> RRTS
     half = jnp.asarray(cfg.interval, z0.dtype)
     u = z0 + half * jax.random.uniform(k_prop, (cfg.proposals, z0.shape[-1]), z0.dtype, -1.0, 1.0)
     valid = jnp.arange(n) < state.num_samples
-
-    nearest = jnp.argmin(jnp.where(valid, _sq_dist(u, state.samples), jnp.inf), axis=1)
+    # Distances to the tree as one matrix product, in coordinates centred at z0
+    # (small norms, small rounding error); the nearest node may be off by rounding,
+    # which is harmless.
+    c = state.samples - z0
+    nc = jnp.sum(c * c, axis=-1)
+    a = u - z0
+    nearest = jnp.argmin(jnp.where(valid, _expanded_sq_dist(a, c, jnp.sum(a * a, -1), nc), jnp.inf), axis=1)
     q = state.samples[nearest]
     d = u - q
     norm = jnp.sqrt(jnp.sum(d * d, axis=-1, keepdims=True))
@@ -128,7 +146,17 @@ def step(state: RRTState, gen, z0, layer: int, V, key, cfg: EGBASConfig) -> RRTS
 
     inside = kept_.margin(gen, z_new, layer, V) >= 0   # V: indicator or KeptRegion
     thr2 = (cfg.step_size * (1.0 - SPACING_RTOL)) ** 2
-    far_tree = jnp.min(jnp.where(valid, _sq_dist(z_new, state.samples), jnp.inf), axis=1) >= thr2
+    # The spacing decision must be exact: take the product's answer where its
+    # error bound clears the threshold, and fall back to direct differences for the
+    # whole batch if any pair is too close to call.  The parent is exactly
+    # step_size away by construction (rounding ~1e-7 << SPACING_RTOL): never in doubt.
+    b = z_new - z0
+    nb = jnp.sum(b * b, axis=-1)
+    d2 = _expanded_sq_dist(b, c, nb, nc)
+    doubt = valid & (jnp.abs(d2 - thr2) <= _dot_error_bound(nb, nc, z0.shape[-1])) \
+        & (jnp.arange(n)[None, :] != nearest[:, None])
+    d2 = jax.lax.cond(jnp.any(doubt), lambda: _sq_dist(z_new, state.samples), lambda: d2)
+    far_tree = jnp.min(jnp.where(valid, d2, jnp.inf), axis=1) >= thr2
     accept = _greedy_accept(inside & far_tree, _sq_dist(z_new, z_new) >= thr2)
 
     samples, pos = _append(state.samples, state.num_samples, z_new, accept)

@@ -12,6 +12,13 @@ from hypothesis import strategies as st
 import gbas_jax as gb
 from gbas_jax import kept
 
+@pytest.fixture(autouse=True)
+def float32_matmuls():
+    """MARGIN_RTOL is a float32 statement; accelerators default to TF32 matmuls."""
+    with jax.default_matmul_precision("highest"):
+        yield
+
+
 MODELS = {
     "dcgan28": lambda: gb.models.dcgan(key=jax.random.key(0), latent_dim=8, image_size=28, widths=(16, 8, 8, 8)),
     "dcgan64": lambda: gb.models.dcgan(key=jax.random.key(0), latent_dim=6, image_size=64, channels=3,

@@ -1,0 +1,312 @@
+"""``python -m benchmarks``: gbas-jax against PyTorch references, with sweeps.
+
+    python -m benchmarks [--quick] [--out DIR] [--device cpu|cuda] [--skip-sweeps]
+                         [--models dcgan-mnist,dcgan64] [--precision highest]
+
+Writes ``DIR/results.json`` (every record, the settings and the machine),
+``DIR/report.md`` (tables: targets, sweeps, kept-path savings) and PNG plots of
+speed-up and efficiency against each sweep variable.  ``--quick`` runs tiny sizes
+as a smoke test (CI); it asserts nothing about speed.  Definitions of every
+figure: :mod:`benchmarks.suite`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+
+def _machine(device):
+    import jax
+    info = {"node": platform.node(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
+            "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()]}
+    try:
+        import torch
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        if device == "cuda":
+            info["cuda_device"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool):
+    """The list of measurements: dicts with a ``kind`` and its settings."""
+    from .suite import has_torch_mirror
+    torch_impls = ("batched_torch", "reference_torch") if has_torch else ()
+    n_main = 64 if quick else 500
+    jobs = []
+    for m in models:
+        for layer in (1, 2):
+            impls = ("jax",) + (torch_impls if has_torch_mirror(m) else ())
+            jobs += [dict(kind="rrt", group="targets", model=m, layer=layer, capacity=n_main, proposals=32, impl=i)
+                     for i in impls]
+        impls = ("jax",) + (torch_impls if has_torch_mirror(m) else ())
+        jobs += [dict(kind="beropt", group="targets", model=m, layer=2, steps=10 if quick else 50, impl=i)
+                 for i in impls]
+        jobs.append(dict(kind="kept", group="kept", model=m, layer=2))
+    q = 4 if quick else 64
+    jobs.append(dict(kind="batch", group="targets", model=models[0], layer=2, queries=q, impl="jax",
+                     ber_steps=30 if quick else 300, capacity=n_main))
+    if has_torch and has_torch_mirror(models[0]):
+        jobs.append(dict(kind="batch", group="targets", model=models[0], layer=2, queries=2 if quick else 8,
+                         impl="batched_torch", ber_steps=30 if quick else 300, capacity=n_main))
+    if skip_sweeps:
+        return jobs
+    m0 = models[0]
+    caps = (32, 96) if quick else (100, 500, 2000, 5000)
+    for n in caps:
+        for i in ("jax",) + torch_impls:
+            if i == "reference_torch" and n > 2000:
+                continue
+            jobs.append(dict(kind="rrt", group="capacity", model=m0, layer=2, capacity=n, proposals=32, impl=i))
+    for k in ((8, 32) if quick else (8, 32, 128)):
+        for i in ("jax",) + torch_impls[:1]:
+            jobs.append(dict(kind="rrt", group="proposals", model=m0, layer=2, capacity=n_main, proposals=k, impl=i))
+    layer_models = list(models) + ([] if quick else ["pggan64"])
+    for m in layer_models:
+        for layer in ((1, 2) if quick else (1, 2, 3, 4)):
+            impls = ("jax",) + (torch_impls if has_torch_mirror(m) else ())
+            for i in impls:
+                jobs.append(dict(kind="rrt", group="layer", model=m, layer=layer, capacity=n_main, proposals=32,
+                                 impl=i))
+            jobs.append(dict(kind="kept", group="kept", model=m, layer=layer))
+    for dz in ((8, 32) if quick else (16, 100, 256)):
+        for i in ("jax",) + torch_impls[:1]:
+            jobs.append(dict(kind="rrt", group="latent", model="dcgan-mnist-random", latent_dim=dz, layer=2,
+                             capacity=n_main, proposals=32, impl=i))
+    for b in ((1, 2) if quick else (1, 4, 16, 64)):
+        jobs.append(dict(kind="batch", group="queries", model=m0, layer=2, queries=b, impl="jax",
+                         ber_steps=30 if quick else 300, capacity=n_main))
+    return jobs
+
+
+def run_job(job, device, kept_fraction, cache, quick=False):
+    import jax
+    import jax.numpy as jnp
+
+    import gbas_jax as gb
+
+    from . import suite
+    gen = suite.model(job["model"], job.get("latent_dim"))
+    cfg = gb.EGBASConfig(capacity=job.get("capacity", 500), proposals=job.get("proposals", 32),
+                         ber_steps=job.get("ber_steps", 300), **suite.config_changes(job["model"]),
+                         **({"max_iterations": 200} if quick else {}))
+    z0 = jax.random.normal(jax.random.key(1), (gen.latent_dim,))
+    layer = job["layer"]
+    rkey = (job["model"], job.get("latent_dim"), layer)
+    if rkey not in cache:
+        cache[rkey] = suite.region_for(job["model"], gen, z0, layer, gb.EGBASConfig(), kept_fraction)
+    V, region = cache[rkey]
+    out = dict(job, region=region, num_kept=int(np.count_nonzero(V)), layer_units=gen.layer_size(layer),
+               latent_dim=gen.latent_dim, step_size=cfg.step_size, max_iterations=cfg.max_iterations)
+    impl, kind = job.get("impl"), job["kind"]
+    if kind == "rrt":
+        out.update(suite.jax_rrt(gen, z0, layer, V, cfg) if impl == "jax"
+                   else suite.torch_rrt(impl, gen, z0, layer, V, cfg, device=device))
+    elif kind == "beropt":
+        out.update(suite.jax_beropt(gen, z0, layer, cfg, job["steps"]) if impl == "jax"
+                   else suite.torch_beropt(impl, gen, z0, layer, cfg, job["steps"], device=device))
+    elif kind == "batch":
+        z0s = jax.random.normal(jax.random.key(2), (job["queries"], gen.latent_dim))
+        if job["model"] != "dcgan-mnist":   # random models: a lambda that keeps some units
+            cfg = dataclasses.replace(cfg, ber_lambda=0.01)
+        out.update(suite.jax_batch(gen, z0s, layer, cfg) if impl == "jax"
+                   else suite.torch_batch(impl, gen, np.asarray(z0s), layer, cfg, device=device))
+    elif kind == "kept":
+        out.update(suite.kept_savings(gen, layer, jnp.asarray(V)))
+    return out
+
+
+def _speedups(records):
+    """Add ``speedup_vs_<impl>`` to JAX records from the matching torch records."""
+    def key(r):
+        return tuple(r.get(k) for k in ("kind", "group", "model", "layer", "capacity", "proposals", "latent_dim",
+                                        "queries", "steps"))
+    by = {}
+    for r in records:
+        by.setdefault(key(r), {})[r.get("impl")] = r
+    for group in by.values():
+        j = group.get("jax")
+        if j is None:
+            continue
+        for impl in ("batched_torch", "reference_torch"):
+            t = group.get(impl)
+            if t is None:
+                continue
+            for rate in ("accepted_per_s", "ber_steps_per_s", "queries_per_s"):
+                if rate in j and rate in t and t[rate]:
+                    j[f"speedup_vs_{impl}"] = j[rate] / t[rate]
+
+
+def _fmt(x, nd=3):
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return f"{x:.{nd}g}"
+    return str(x)
+
+
+def report(records, machine, args, elapsed) -> str:
+    lines = ["# gbas-jax benchmarks\n",
+             f"Command: `python -m benchmarks {' '.join(args.argv)}`  ",
+             f"Machine: {machine['processor']}, {machine['cpus']} CPUs, backend {machine['backend']} "
+             f"({', '.join(machine['devices'])}); jax {machine['jax']}, torch {machine.get('torch')}"
+             + (f", CUDA device {machine['cuda_device']}" if machine.get("cuda_device") else "")
+             + f"; matmul precision {args.precision}; {elapsed:.0f} s in all.\n"]
+    cols_rrt = ["model", "layer", "capacity", "proposals", "latent_dim", "impl", "region", "num_kept", "path",
+                "accepted", "candidates", "rrt_s", "accepted_per_s", "candidates_per_s", "efficiency", "nn_s",
+                "compile_s", "speedup_vs_batched_torch", "speedup_vs_reference_torch"]
+    cols_ber = ["model", "layer", "impl", "ber_steps", "ber_s", "ber_steps_per_s", "ber_efficiency",
+                "ber_compile_s", "speedup_vs_batched_torch", "speedup_vs_reference_torch"]
+    cols_batch = ["model", "layer", "impl", "queries", "ber_steps", "capacity", "batch_s", "queries_per_s",
+                  "batch_compile_s", "peak_device_bytes", "speedup_vs_batched_torch"]
+    cols_kept = ["model", "layer", "layer_units", "num_kept", "n_pad", "full_macs", "kept_macs", "mac_ratio",
+                 "prefix_us", "full_us", "kept_us", "time_ratio"]
+
+    def table(title, rows, cols):
+        rows = [r for r in rows]
+        if not rows:
+            return
+        cols = [c for c in cols if any(r.get(c) is not None for r in rows)]
+        lines.append(f"\n## {title}\n")
+        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("|" + "---|" * len(cols))
+        for r in rows:
+            lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+
+    sel = lambda g, k: [r for r in records if r.get("group") == g and r["kind"] == k]  # noqa: E731
+    table("Targets: GB-RRT (N = capacity, K = proposals)", sel("targets", "rrt"), cols_rrt)
+    table("Targets: BerOpt (fixed step count)", sel("targets", "beropt"), cols_ber)
+    table("Targets: end to end, egbas_batch (PyTorch: queries one after another)", sel("targets", "batch"),
+          cols_batch)
+    for g in ("capacity", "proposals", "layer", "latent"):
+        table(f"Sweep: {g}", sel(g, "rrt"), cols_rrt)
+    table("Sweep: queries (egbas_batch)", sel("queries", "batch"), cols_batch)
+    seen, kept_rows = set(), []
+    for r in records:
+        if r["kind"] == "kept" and (r["model"], r["layer"]) not in seen:
+            seen.add((r["model"], r["layer"]))
+            kept_rows.append(r)
+    table("Kept-boundary path: work of one candidate's region test", kept_rows, cols_kept)
+    return "\n".join(lines) + "\n"
+
+
+def plots(records, out):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    files = []
+    for group, var in (("capacity", "capacity"), ("proposals", "proposals"), ("layer", "layer"),
+                       ("latent", "latent_dim"), ("queries", "queries")):
+        rows = [r for r in records if r.get("group") == group and r.get("impl") == "jax"]
+        if not rows:
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        models = sorted({r["model"] for r in rows})
+        for m in models:
+            rs = sorted((r for r in rows if r["model"] == m), key=lambda r: r[var])
+            xs = [r[var] for r in rs]
+            for impl, style in (("batched_torch", "o-"), ("reference_torch", "s--")):
+                ys = [r.get(f"speedup_vs_{impl}") for r in rs]
+                if any(y is not None for y in ys):
+                    axes[0].plot([x for x, y in zip(xs, ys) if y], [y for y in ys if y], style,
+                                 label=f"{m} vs {impl}")
+            eff = [r.get("efficiency") for r in rs]
+            rate = [r.get("queries_per_s") for r in rs]
+            if any(e is not None for e in eff):
+                axes[1].plot([x for x, e in zip(xs, eff) if e is not None], [e for e in eff if e is not None],
+                             "o-", label=m)
+                axes[1].set_ylabel("efficiency (bound / actual)")
+            elif any(q is not None for q in rate):
+                axes[1].plot(xs, rate, "o-", label=m)
+                axes[1].set_ylabel("queries / s")
+        axes[0].set_ylabel("speed-up of gbas-jax (x)")
+        for ax in axes:
+            ax.set_xlabel(var)
+            if var in ("capacity", "proposals", "queries", "latent_dim"):
+                ax.set_xscale("log", base=2)
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+        if axes[0].get_lines():
+            axes[0].set_yscale("log")
+        fig.suptitle(f"sweep: {var}")
+        fig.tight_layout()
+        path = os.path.join(out, f"sweep_{group}.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(os.path.basename(path))
+    return files
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, a smoke test (CI)")
+    ap.add_argument("--out", default="out/benchmarks")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="PyTorch device")
+    ap.add_argument("--models", default="dcgan-mnist,dcgan64")
+    ap.add_argument("--skip-sweeps", action="store_true")
+    ap.add_argument("--no-torch", action="store_true", help="gbas-jax only")
+    ap.add_argument("--kept-fraction", type=float, default=0.02,
+                    help="random models: fraction of units kept in the benchmark region (default 0.02)")
+    ap.add_argument("--precision", default="highest", choices=("default", "high", "highest"),
+                    help="jax_default_matmul_precision (and TF32 off in PyTorch unless 'default')")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    args.argv = argv
+
+    import jax
+    jax.config.update("jax_default_matmul_precision", args.precision)
+    has_torch = not args.no_torch
+    if has_torch:
+        try:
+            import torch
+            torch.backends.cuda.matmul.allow_tf32 = args.precision == "default"
+            torch.backends.cudnn.allow_tf32 = args.precision == "default"
+        except ImportError:
+            print("torch is not installed: measuring gbas-jax only (pip install torch)", file=sys.stderr)
+            has_torch = False
+    from .suite import MODELS
+    models = [m for m in args.models.split(",") if m]
+    bad = [m for m in models if m not in MODELS]
+    if bad:
+        ap.error(f"unknown model {bad[0]!r}; known: {sorted(MODELS)}")
+    if args.quick:
+        models = models[:1]
+    jobs = plan(args.quick, models, args.skip_sweeps, has_torch)
+    os.makedirs(args.out, exist_ok=True)
+    from tqdm import tqdm
+    records, cache, t0 = [], {}, time.perf_counter()
+    machine = _machine(args.device)
+    for job in tqdm(jobs, desc="benchmarks", disable=args.no_progress, unit="run"):
+        records.append(run_job(job, args.device, args.kept_fraction, cache, args.quick))
+    elapsed = time.perf_counter() - t0
+    _speedups(records)
+    files = plots(records, args.out)
+    text = report(records, machine, args, elapsed)
+    settings = {k: v for k, v in vars(args).items() if k != "argv"}
+    tmp = os.path.join(args.out, ".results.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump({"machine": machine, "settings": settings, "argv": argv, "elapsed_s": elapsed,
+                   "records": records, "plots": files}, f, indent=1, default=float)
+    os.replace(tmp, os.path.join(args.out, "results.json"))
+    with open(os.path.join(args.out, "report.md"), "w") as f:
+        f.write(text)
+    print(text)
+    print(f"wrote {args.out}/results.json, report.md, {', '.join(files)}")
+    return records
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Measurements behind ``python -m benchmarks``: gbas-jax against the two PyTorch
+references on the same weights, the same configuration and the same region, with
+compile time reported apart and each implementation's compute bound.
+
+Definitions (every record carries them):
+
+* GB-RRT ``accepted_per_s`` = (``num_samples`` - 1) / wall time of the tree, after
+  warm-up; ``candidates_per_s`` = candidates tested / wall time (JAX and
+  ``batched_torch``: iterations x K; ``reference_torch``: one per iteration).
+* ``bound_s``: the generator + membership work that the run performed, with the
+  same kernels at the loop's own batch size, back to back: JAX runs the membership
+  function the tree used (full layer or kept units) over 64 batches of ``K``
+  candidates in one compiled ``lax.map``; PyTorch calls the mirror's
+  ``boundary`` on 64 batches of its own size (``K``, or 1 for the reference),
+  times the batches the run tested.  ``efficiency`` = bound / actual.  What
+  remains is the loop: nearest neighbour (``nn_s``, timed the same way at half
+  the final tree size), the spacing test and bookkeeping (``other_s``).
+* BerOpt: ``ber_steps_per_s`` with ``ber_tol = 0`` (fixed step count);
+  ``ber_bound_s`` = value-and-gradient of the loss over ``S`` masks timed on one
+  large batch of ``16 S`` masks, per step, times the steps.
+* Regions: the real BerOpt indicator on trained models; on randomly initialised
+  models (whose images vary too little for the default lambda) a fixed random
+  ``kept_fraction`` of the query's signs, the same for every implementation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import statistics
+import time
+from typing import Callable, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import gbas_jax as gb
+from gbas_jax import kept
+
+BOUND_REPEATS = 64
+
+#: Model name -> (builder(latent_dim) -> Generator, default latent size, torch mirror available,
+#: EGBASConfig changes).  Random models use step_size 0.2: at the default 0.5 the
+#: trees at layers 2-3 of the random 64x64 DCGAN stall (296 of 500 samples after
+#: 2,000 iterations); 0.2 fills them in 75-560 iterations.
+MODELS: Dict[str, tuple] = {
+    # the shipped, trained 28x28 DCGAN (WGAN layout)
+    "dcgan-mnist": (lambda dz: gb.load_pretrained("dcgan-mnist"), 100, True, {}),
+    # a random DCGAN-MNIST-sized model for the latent-size sweep
+    "dcgan-mnist-random": (lambda dz: gb.models.dcgan(key=jax.random.key(0), latent_dim=dz, image_size=28,
+                                                      widths=(128, 64, 32, 32)), 100, True, {"step_size": 0.2}),
+    # PyTorch-examples DCGAN layout, 64x64, ngf = 64, 3 channels
+    "dcgan64": (lambda dz: gb.models.dcgan(key=jax.random.key(0), latent_dim=dz, image_size=64, channels=3,
+                                           widths=(512, 256, 128, 64)), 100, True, {"step_size": 0.2}),
+    # PGGAN 64x64 with reduced widths (CPU); full widths are for a GPU
+    "pggan64": (lambda dz: gb.models.pggan(key=jax.random.key(0), latent_dim=dz, resolution=64, max_width=128,
+                                           bias_scale=0.1), 128, False, {"step_size": 0.2}),
+    "pggan256": (lambda dz: gb.models.pggan(key=jax.random.key(0), latent_dim=dz, resolution=256,
+                                            bias_scale=0.1), 512, False, {"step_size": 0.2}),
+}
+
+
+@functools.lru_cache(maxsize=16)
+def model(name: str, latent_dim: Optional[int] = None):
+    build, dz, _, _ = MODELS[name]
+    return build(latent_dim or dz)
+
+
+def config_changes(name: str) -> dict:
+    return dict(MODELS[name][3])
+
+
+def has_torch_mirror(name: str) -> bool:
+    return MODELS[name][2]
+
+
+def _median_time(fn: Callable, repeats: int):
+    """(first call s, median of ``repeats`` later calls s, last output)."""
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn(0))
+    first = time.perf_counter() - t0
+    times = []
+    for r in range(1, repeats + 1):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn(r))
+        times.append(time.perf_counter() - t0)
+    return first, statistics.median(times), out
+
+
+def region_for(name: str, gen, z0, layer: int, cfg, kept_fraction: float, seed: int = 0):
+    """The indicator every implementation uses for (model, query, layer)."""
+    if name == "dcgan-mnist":
+        res = gb.egbas(gen, z0, layer, cfg, key=jax.random.key(seed))
+        return np.asarray(res.indicator), "beropt"
+    a0 = gen.boundary(jnp.asarray(z0)[None], layer)[0]
+    keep = jax.random.uniform(jax.random.key(seed + 7), a0.shape) < kept_fraction
+    return np.asarray(jnp.where(keep, jnp.sign(a0), 0).astype(jnp.int8)), f"random {kept_fraction:g}"
+
+
+def _membership_fn(gen, layer, V, n_kept):
+    if n_kept is None:
+        return lambda z: gb.region_margin(gen, z, layer, jnp.asarray(V))
+    region = kept.build(gen, layer, jnp.asarray(V), n_kept)
+    return lambda z: kept.kept_margin(gen, z, layer, region)
+
+
+def _per_batch(fn, batch, dz, repeats=3):
+    """Seconds per call of ``fn`` on ``(batch, dz)``, run back to back in one program."""
+    z = jax.random.normal(jax.random.key(11), (BOUND_REPEATS, batch, dz))
+    run = jax.jit(lambda zz: jax.lax.map(fn, zz))
+    _, t, _ = _median_time(lambda r: run(z + 1e-3 * r), repeats)
+    return t / BOUND_REPEATS
+
+
+@functools.partial(jax.jit, static_argnames=("k",))
+def _nn(samples, count, u, k):
+    valid = jnp.arange(samples.shape[0]) < count
+    d = jnp.sum(jnp.square(u[:, None, :] - samples[None]), -1)
+    return jnp.argmin(jnp.where(valid, d, jnp.inf), axis=1)
+
+
+def jax_rrt(gen, z0, layer, V, cfg, repeats=3) -> dict:
+    """GB-RRT of gbas-jax on a fixed region, with compile time, bound and shares."""
+    V = jnp.asarray(V, jnp.int8)
+    first, t, tree = _median_time(lambda r: gb.gb_rrt(gen, z0, layer, V, cfg, key=jax.random.key(0)), repeats)
+    n, it = int(tree.num_samples), int(tree.iterations)
+    cand = it * cfg.proposals
+    n_kept = kept.choose_path(gen, layer, int(jnp.sum(V != 0)), cfg.region_path)
+    bound = _per_batch(_membership_fn(gen, layer, V, n_kept), cfg.proposals, gen.latent_dim) * it
+    # nearest neighbour at the mean tree size, one iteration's K proposals
+    u = jax.random.normal(jax.random.key(3), (cfg.proposals, gen.latent_dim))
+    _, t_nn, _ = _median_time(lambda r: _nn(tree.samples, max(1, n // 2), u + r, cfg.proposals), 5)
+    nn_s = t_nn * it
+    return dict(impl="jax", rrt_s=t, compile_s=max(first - t, 0.0), accepted=n - 1, iterations=it,
+                candidates=cand, accepted_per_s=(n - 1) / t, candidates_per_s=cand / t, bound_s=bound,
+                efficiency=bound / t, nn_s=nn_s, other_s=max(t - bound - nn_s, 0.0),
+                path="full" if n_kept is None else f"kept n={n_kept}", num_rejected=int(tree.num_rejected))
+
+
+def _net(impl, gen, device):
+    """The mirror each reference runs on: ``batched_torch`` with its fast defaults
+    (BatchNorm folded, channels-last), ``reference_torch`` as written."""
+    from .torch_mirror import TorchDCGAN
+    fast = impl == "batched_torch"
+    net = TorchDCGAN.from_jax(gen, fold_bn=fast, channels_last=fast)
+    return net.to(device)
+
+
+def torch_rrt(impl: str, gen, z0, layer, V, cfg, device="cpu", net=None) -> dict:
+    import torch
+
+    from . import batched_torch, reference_torch
+    mod = reference_torch if impl == "reference_torch" else batched_torch
+    net = _net(impl, gen, device) if net is None else net
+    # warm-up (allocator, kernels) on a short run
+    mod.run(gen, np.asarray(z0), layer, dataclasses.replace(cfg, capacity=min(cfg.capacity, 16)), 1, V=V,
+            device=device, net=net)
+    out = mod.run(gen, np.asarray(z0), layer, cfg, 0, V=V, device=device, net=net)
+    t, acc, cand = out["rrt_s"], out["accepted"], out["candidates"]
+    batch = 1 if impl == "reference_torch" else cfg.proposals
+    with torch.inference_mode():
+        z = torch.randn(BOUND_REPEATS, batch, gen.latent_dim, device=device)
+        net.boundary(z[0], layer)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for r in range(BOUND_REPEATS):
+            net.boundary(z[r], layer)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        per = (time.perf_counter() - t0) / BOUND_REPEATS
+    bound = per * out["iterations"]
+    return dict(impl=impl, rrt_s=t, accepted=acc, iterations=out["iterations"], candidates=cand,
+                accepted_per_s=acc / t, candidates_per_s=cand / t, bound_s=bound, efficiency=bound / t,
+                num_rejected=out["num_rejected"], path="full")
+
+
+def jax_beropt(gen, z0, layer, cfg, steps: int, repeats=2) -> dict:
+    cfg = dataclasses.replace(cfg, ber_steps=steps, ber_tol=0.0)
+    first, t, _ = _median_time(lambda r: gb.ber_opt(gen, z0, layer, cfg, key=jax.random.key(r)), repeats)
+    from gbas_jax.beropt import loss_fn
+    h0 = gen.features(jnp.asarray(z0)[None], layer)[0]
+    x0 = gen.generate(jnp.asarray(z0)[None])[0]
+    logits = jnp.zeros(gen.layer_shape(layer))
+    grad = jax.jit(jax.vmap(jax.value_and_grad(lambda lg, k: loss_fn(lg, gen, h0, x0, layer, k, cfg)),
+                            in_axes=(None, 0)))
+    keys = jax.random.split(jax.random.key(5), 16)
+    _, t16, _ = _median_time(lambda r: grad(logits + r, keys), 3)
+    bound = t16 / 16 * steps
+    return dict(impl="jax", ber_s=t, ber_compile_s=max(first - t, 0.0), ber_steps=steps,
+                ber_steps_per_s=steps / t, ber_bound_s=bound, ber_efficiency=bound / t)
+
+
+def torch_beropt(impl: str, gen, z0, layer, cfg, steps: int, device="cpu", net=None) -> dict:
+    from . import batched_torch, reference_torch
+    mod = reference_torch if impl == "reference_torch" else batched_torch
+    net = _net(impl, gen, device) if net is None else net
+    c = dataclasses.replace(cfg, ber_steps=steps, ber_tol=0.0, capacity=2, max_iterations=1)
+    mod.run(gen, np.asarray(z0), layer, dataclasses.replace(c, ber_steps=3), 1, device=device, net=net)
+    out = mod.run(gen, np.asarray(z0), layer, c, 0, device=device, net=net)
+    return dict(impl=impl, ber_s=out["ber_s"], ber_steps=steps, ber_steps_per_s=steps / out["ber_s"])
+
+
+def jax_batch(gen, z0s, layer, cfg, repeats=2) -> dict:
+    first, t, res = _median_time(lambda r: gb.egbas_batch(gen, z0s, layer, cfg, key=jax.random.key(r)), repeats)
+    stats = {}
+    if jax.default_backend() != "cpu":
+        try:
+            stats = jax.devices()[0].memory_stats() or {}
+        except Exception:  # noqa: BLE001 - not every backend reports
+            stats = {}
+    return dict(impl="jax", queries=int(z0s.shape[0]), batch_s=t, batch_compile_s=max(first - t, 0.0),
+                queries_per_s=z0s.shape[0] / t, mean_samples=float(np.mean(np.asarray(res.tree.num_samples))),
+                peak_device_bytes=stats.get("peak_bytes_in_use"))
+
+
+def torch_batch(impl: str, gen, z0s, layer, cfg, device="cpu") -> dict:
+    """The PyTorch way to run many queries: one after another."""
+    from . import batched_torch, reference_torch
+    mod = reference_torch if impl == "reference_torch" else batched_torch
+    net = _net(impl, gen, device)
+    mod.run(gen, np.asarray(z0s[0]), layer, dataclasses.replace(cfg, ber_steps=3, capacity=8), 1, device=device,
+            net=net)
+    t0 = time.perf_counter()
+    for i in range(z0s.shape[0]):
+        mod.run(gen, np.asarray(z0s[i]), layer, cfg, i, device=device, net=net)
+    t = time.perf_counter() - t0
+    return dict(impl=impl, queries=int(z0s.shape[0]), batch_s=t, queries_per_s=z0s.shape[0] / t)
+
+
+def kept_savings(gen, layer, V) -> dict:
+    """Work of one candidate's region test: full layer vs kept units (MACs of layer
+    ``l``'s linear map; time per candidate in batches of 32, including ``f_{l-1:1}``,
+    whose share is ``prefix_us``)."""
+    n = int(np.count_nonzero(V))
+    out = dict(layer_units=gen.layer_size(layer), num_kept=n)
+    if n == 0 or getattr(gen.model, "linear_map", None) is None:
+        return out
+    lm = kept.linear_map(gen, layer)
+    if lm is None:
+        return out
+    n_pad = kept.padded_size(n)
+    if lm.geometry is None:
+        full_macs, kept_macs = lm.kernel.size, n_pad * lm.kernel.shape[0]
+    else:
+        pos, _ = kept.tap_table(lm.geometry)
+        cin = lm.kernel.shape[2]
+        full_macs = gen.layer_size(layer) * lm.geometry.kernel ** 2 * cin
+        kept_macs = n_pad * pos.shape[1] * cin
+    k = 32
+    t_full = _per_batch(_membership_fn(gen, layer, V, None), k, gen.latent_dim) / k
+    t_kept = _per_batch(_membership_fn(gen, layer, V, n_pad), k, gen.latent_dim) / k
+    t_prev = _per_batch(lambda z: gen.features(z, layer - 1), k, gen.latent_dim) / k if layer > 1 else 0.0
+    return dict(out, n_pad=n_pad, full_macs=int(full_macs), kept_macs=int(kept_macs),
+                mac_ratio=full_macs / kept_macs, full_us=t_full * 1e6, kept_us=t_kept * 1e6,
+                prefix_us=t_prev * 1e6, time_ratio=t_full / t_kept)

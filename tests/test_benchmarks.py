@@ -1,0 +1,38 @@
+"""``python -m benchmarks --quick``: the smoke test CI runs (it asserts nothing about
+speed, only that every measurement runs and is recorded)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch", reason="torch is a test dependency: pip install -e '.[test]'")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_quick_benchmarks_run_and_record(tmp_path):
+    out = tmp_path / "bench"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    r = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-progress", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    recs = res["records"]
+    impls = {(r["kind"], r.get("impl")) for r in recs}
+    assert {("rrt", "jax"), ("rrt", "batched_torch"), ("rrt", "reference_torch"),
+            ("beropt", "jax"), ("beropt", "reference_torch"), ("batch", "jax")} <= impls
+    for rec in recs:
+        if rec["kind"] == "rrt":
+            assert rec["accepted"] >= 0 and rec["candidates"] > 0 and rec["rrt_s"] > 0
+            assert rec["accepted"] + 1 <= rec["capacity"]
+        if rec["kind"] == "rrt" and rec["impl"] == "jax":
+            assert rec["bound_s"] > 0 and rec["compile_s"] >= 0
+    targets = [r for r in recs if r["group"] == "targets" and r["kind"] == "rrt" and r["impl"] == "jax"]
+    assert targets and all("speedup_vs_reference_torch" in r for r in targets)
+    report = (out / "report.md").read_text()
+    assert "## Targets: GB-RRT" in report and "## Kept-boundary path" in report
+    assert res["plots"] and all((out / p).stat().st_size > 1000 for p in res["plots"])
+    assert res["machine"]["backend"] == "cpu"
