@@ -41,8 +41,8 @@ class EGBASConfig:
         ``region_path``: how GB-RRT tests membership: ``"full"`` computes the whole
         layer; ``"kept"`` only the kept units (:mod:`gbas_jax.kept`; the buffers are
         sized after one host synchronisation to the next power of two); ``"auto"``
-        (default) takes the kept path at dense layers and when at most 1/8 of the
-        units are kept.
+        (default) takes the kept path at dense layers, and at conv layers when it
+        saves more than 32x the multiply-adds (``gbas_jax.kept.choose_path``).
     """
 
     # BerOpt

@@ -18,8 +18,10 @@ at layer 1 the region is an explicit polytope in :math:`t(z)`.
 A candidate then costs :math:`f_{l-1:1}` plus ``n_kept * T * C_in`` multiply-adds
 instead of the whole layer ``l``.  The gathered product is memory-bound while the
 full convolution is compute-bound, so the fast path pays only when few units are
-kept: :func:`choose_path` takes it when ``n_pad <= D_l / 8`` (measured crossover,
-see ``benchmarks``), and always at a dense layer.
+kept: :func:`choose_path` takes it at a dense layer, and at a conv layer when the
+full layer needs more than :data:`KEPT_MIN_MAC_RATIO` times the multiply-adds
+(measured on a 2-core CPU, ``python -m benchmarks``: at a ratio of 32 the two paths
+ran 0.88-1.05x of each other, at 72 the kept path was 1.7-2.2x faster).
 
 A model opts in by implementing ``LayeredModel.linear_map(params, layer)``
 returning a :class:`LinearMap`; without it the full layer is used.  The fast path
@@ -44,8 +46,9 @@ from .region import region_margin
 #: makes either path differ from float32 by ~1e-3 relative).
 MARGIN_RTOL = 1e-5
 
-#: ``choose_path`` uses the kept path when ``n_pad * KEPT_MAX_RATIO <= D_l``.
-KEPT_MAX_RATIO = 8
+#: ``choose_path`` takes the kept path at a conv layer when the full layer's
+#: multiply-adds exceed the kept units' by more than this factor.
+KEPT_MIN_MAC_RATIO = 32
 
 PATHS = ("auto", "kept", "full")
 
@@ -224,7 +227,9 @@ def choose_path(gen, layer: int, num_kept: int, path: str = "auto") -> Optional[
     """``n_pad`` for the kept path, or ``None`` for the full layer.
 
     ``path``: ``"full"``, ``"kept"`` (when the model supports it) or ``"auto"``:
-    kept when the layer is dense (layer 1 on the latent) or ``n_pad * 8 <= D_l``.
+    kept when the layer is dense (layer 1 on the latent) or when
+    ``D_l * T_full > KEPT_MIN_MAC_RATIO * n_pad * T_kept`` (``T``: non-zero kernel taps
+    per output unit, counted on the tap table).
     """
     if path not in PATHS:
         raise ValueError(f"region path must be one of {PATHS}, got {path!r}")
@@ -232,6 +237,20 @@ def choose_path(gen, layer: int, num_kept: int, path: str = "auto") -> Optional[
     if kind is None:
         return None
     n = padded_size(num_kept)
-    if path == "kept" or kind == "dense" or n * KEPT_MAX_RATIO <= gen.layer_size(layer):
+    if path == "kept" or kind == "dense":
         return n
-    return None
+    t_kept, t_full = _tap_counts(gen, layer)
+    return n if gen.layer_size(layer) * t_full > KEPT_MIN_MAC_RATIO * n * t_kept else None
+
+
+def _tap_counts(gen, layer):
+    """(distinct sources per kept unit, mean non-zero kernel taps per output unit)."""
+    geom = []
+
+    def probe(g):
+        geom.append(linear_map(g, layer).geometry)
+        return 0
+
+    jax.eval_shape(probe, gen)
+    pos, taps = tap_table(geom[0])
+    return pos.shape[1], float((taps >= 0).sum()) / pos.shape[0]
