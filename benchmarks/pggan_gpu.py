@@ -4,7 +4,10 @@ widths 512-512-512-512-256-128-64, Dz 512): one ``egbas`` call per layer and an
 (``benchmarks/gpu.sh``); every measurement is appended to the JSON file as soon
 as it is made, so a run cut short still reports what it finished.
 
-    python -m benchmarks.pggan_gpu [--layers 2 4 6] [--queries 8] [--precision highest] --out FILE.json
+    python -m benchmarks.pggan_gpu [--layers 2 4 6] [--queries 2] [--precision highest] --out FILE.json
+
+On the H100 one call took ~10 s after a 19-27 s first call, so the defaults (three
+layers, two calls each, then an egbas_batch of 2 queries) need about 3 minutes.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--layers", type=int, nargs="+", default=[2, 4, 6])
-    ap.add_argument("--queries", type=int, default=8)
+    ap.add_argument("--queries", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2, help="egbas calls per layer (the first compiles)")
     ap.add_argument("--ber-steps", type=int, default=300)
     ap.add_argument("--ber-lambda", type=float, default=10.0,
                     help="random PGGAN images vary strongly: lambda 2 keeps 15%% of layer 2 (32x32, CPU)")
@@ -61,7 +65,7 @@ def main(argv=None):
     z0 = z[0]
     for layer in args.layers:
         times = []
-        for r in range(3):
+        for r in range(max(2, args.repeats)):
             t0 = time.perf_counter()
             res = jax.block_until_ready(gb.egbas(gen, z0, layer, cfg, key=jax.random.key(r)))
             times.append(time.perf_counter() - t0)
