@@ -18,6 +18,9 @@ Definitions (every record carries them):
 * BerOpt: ``ber_steps_per_s`` with ``ber_tol = 0`` (fixed step count);
   ``ber_bound_s`` = value-and-gradient of the loss over ``S`` masks timed on one
   large batch of ``16 S`` masks, per step, times the steps.
+* End to end (``egbas_batch``): ``bound_s`` = the BerOpt step bound times every
+  query's steps plus the membership bound per iteration times every query's GB-RRT
+  iterations.
 * Regions: the real BerOpt indicator on trained models; on randomly initialised
   models (whose images vary too little for the default lambda) a fixed random
   ``kept_fraction`` of the query's signs, the same for every implementation.
@@ -176,9 +179,9 @@ def torch_rrt(impl: str, gen, z0, layer, V, cfg, device="cpu", net=None) -> dict
                 num_rejected=out["num_rejected"], path="full")
 
 
-def jax_beropt(gen, z0, layer, cfg, steps: int, repeats=2) -> dict:
-    cfg = dataclasses.replace(cfg, ber_steps=steps, ber_tol=0.0)
-    first, t, _ = _median_time(lambda r: gb.ber_opt(gen, z0, layer, cfg, key=jax.random.key(r)), repeats)
+def _ber_step_bound(gen, z0, layer, cfg) -> float:
+    """Seconds of one BerOpt step's work (value and gradient over S masks), timed
+    as 16 steps' masks in one vmapped batch."""
     from gbas_jax.beropt import loss_fn
     h0 = gen.features(jnp.asarray(z0)[None], layer)[0]
     x0 = gen.generate(jnp.asarray(z0)[None])[0]
@@ -187,7 +190,13 @@ def jax_beropt(gen, z0, layer, cfg, steps: int, repeats=2) -> dict:
                             in_axes=(None, 0)))
     keys = jax.random.split(jax.random.key(5), 16)
     _, t16, _ = _median_time(lambda r: grad(logits + r, keys), 3)
-    bound = t16 / 16 * steps
+    return t16 / 16
+
+
+def jax_beropt(gen, z0, layer, cfg, steps: int, repeats=2) -> dict:
+    cfg = dataclasses.replace(cfg, ber_steps=steps, ber_tol=0.0)
+    first, t, _ = _median_time(lambda r: gb.ber_opt(gen, z0, layer, cfg, key=jax.random.key(r)), repeats)
+    bound = _ber_step_bound(gen, z0, layer, cfg) * steps
     return dict(impl="jax", ber_s=t, ber_compile_s=max(first - t, 0.0), ber_steps=steps,
                 ber_steps_per_s=steps / t, ber_bound_s=bound, ber_efficiency=bound / t)
 
@@ -210,9 +219,16 @@ def jax_batch(gen, z0s, layer, cfg, repeats=2) -> dict:
             stats = jax.devices()[0].memory_stats() or {}
         except Exception:  # noqa: BLE001 - not every backend reports
             stats = {}
+    # Compute bound of the whole batch: every query's BerOpt steps and GB-RRT
+    # iterations, each at its measured per-step / per-iteration work.
+    steps, iters = np.asarray(res.ber_steps), np.asarray(res.tree.iterations)
+    n_kept = kept.choose_path(gen, layer, int(np.max(np.asarray(res.num_kept))), cfg.region_path)
+    per_iter = _per_batch(_membership_fn(gen, layer, res.indicator[0], n_kept), cfg.proposals, gen.latent_dim)
+    bound = _ber_step_bound(gen, z0s[0], layer, cfg) * steps.sum() + per_iter * iters.sum()
     return dict(impl="jax", queries=int(z0s.shape[0]), batch_s=t, batch_compile_s=max(first - t, 0.0),
                 queries_per_s=z0s.shape[0] / t, mean_samples=float(np.mean(np.asarray(res.tree.num_samples))),
-                peak_device_bytes=stats.get("peak_bytes_in_use"))
+                mean_ber_steps=float(steps.mean()), mean_iterations=float(iters.mean()), bound_s=bound,
+                efficiency=bound / t, peak_device_bytes=stats.get("peak_bytes_in_use"))
 
 
 def torch_batch(impl: str, gen, z0s, layer, cfg, device="cpu") -> dict:
