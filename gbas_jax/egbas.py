@@ -62,10 +62,6 @@ def _stage1_core(gen, z0, layer, cfg, key):
                    ber.converged, ber.kept_error)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg"))
-def _stage1(gen, z0, layer, cfg, key):
-    _tracing.traced("egbas.stage1")
-    return _stage1_core(gen, z0, layer, cfg, key)
 
 
 def _rrt_one(gen, layer, cfg, n_kept, z0, V, key):
@@ -73,16 +69,27 @@ def _rrt_one(gen, layer, cfg, n_kept, z0, V, key):
     return _gb_rrt_core(gen, z0, layer, region, cfg, key)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg", "n_kept"))
-def _stage2(gen, z0, layer, V, cfg, key, n_kept=None):
-    _tracing.traced("egbas.stage2")
-    return _rrt_one(gen, layer, cfg, n_kept, z0, V, key)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg"))
-def _stage1_batch(gen, z0s, layer, cfg, keys):
+def _map_stage1(gen, z0s, layer, cfg, keys, chunk):
+    if chunk is None:
+        return jax.vmap(_stage1_core, in_axes=(None, 0, None, None, 0))(gen, z0s, layer, cfg, keys)
+    # On a CPU, BerOpt vmapped over many queries (B x S masks decoded per step)
+    # outgrows the caches: 64 dcgan-mnist queries took 0.38 s each vmapped against
+    # 0.25 s one at a time.
+    return jax.lax.map(lambda a: _stage1_core(gen, a[0], layer, cfg, a[1]), (z0s, keys),
+                       batch_size=None if chunk == 1 else chunk)   # 1: a plain scan, no inner vmap
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk", "mesh"))
+def _stage1_batch(gen, z0s, layer, cfg, keys, chunk=None, mesh=None):
     _tracing.traced("egbas_batch.stage1")
-    return jax.vmap(_stage1_core, in_axes=(None, 0, None, None, 0))(gen, z0s, layer, cfg, keys)
+    if mesh is None:
+        return _map_stage1(gen, z0s, layer, cfg, keys, chunk)
+    rows = PartitionSpec("queries")
+    per_device = jax.shard_map(lambda g, z, k: _map_stage1(g, z, layer, cfg, k, chunk), mesh=mesh,
+                               in_specs=(PartitionSpec(), rows, rows), out_specs=rows, check_vma=False)
+    return per_device(gen, z0s, keys)
 
 
 def _map_queries(gen, z0s, layer, Vs, cfg, keys, chunk, n_kept):
@@ -91,7 +98,26 @@ def _map_queries(gen, z0s, layer, Vs, cfg, keys, chunk, n_kept):
         return jax.vmap(one)(z0s, Vs, keys)
     # A vmapped while_loop runs every query for as many iterations as the slowest
     # one; mapping over chunks of queries lets each chunk stop on its own.
-    return jax.lax.map(lambda a: one(*a), (z0s, Vs, keys), batch_size=chunk)
+    return jax.lax.map(lambda a: one(*a), (z0s, Vs, keys), batch_size=None if chunk == 1 else chunk)
+
+
+# A single query runs through the same mapped program as one row of a batch with
+# chunk 1 (the CPU default): BerOpt amplifies float rounding over its steps (a
+# theta difference of 1e-6 after one step grew to 0.5 after 300 on dcgan-mnist and
+# flipped ~20 kept units), so `egbas` and `egbas_batch` rows agree bit for bit only
+# if they run the same compiled step.
+@functools.partial(jax.jit, static_argnames=("layer", "cfg"))
+def _stage1(gen, z0, layer, cfg, key):
+    _tracing.traced("egbas.stage1")
+    out = _map_stage1(gen, z0[None], layer, cfg, key[None], 1)
+    return jax.tree_util.tree_map(lambda x: x[0], out)
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "n_kept"))
+def _stage2(gen, z0, layer, V, cfg, key, n_kept=None):
+    _tracing.traced("egbas.stage2")
+    out = _map_queries(gen, z0[None], layer, V[None], cfg, key[None], 1, n_kept)
+    return jax.tree_util.tree_map(lambda x: x[0], out)
 
 
 @functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk", "n_kept", "mesh"))
@@ -184,7 +210,8 @@ def _shard_queries(mesh, gen, arrays, b):
 
 
 def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[Mesh] = None,
-                rrt_chunk: Optional[int] = -1, memory_budget: Optional[int] = None) -> EGBASResult:
+                rrt_chunk: Optional[int] = -1, memory_budget: Optional[int] = None,
+                ber_chunk: Optional[int] = -1) -> EGBASResult:
     """:func:`egbas` over queries ``z0s`` ``(B, Dz)``; every result field gains a
     leading axis ``B``.  Query ``i`` uses key ``jax.random.split(key, B)[i]``, so row
     ``i`` matches ``egbas(gen, z0s[i], layer, cfg, key=split(key, B)[i])``.
@@ -203,6 +230,9 @@ def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[M
     CPU.  The default ``-1`` means 1 on a single CPU device and ``None`` otherwise
     (accelerators and sharded runs, where the batch is what keeps devices busy).
 
+    ``ber_chunk``: the same for BerOpt (``-1``: 1 on CPUs, where many vmapped
+    queries outgrow the caches, ``None`` on accelerators).
+
     ``memory_budget``: bytes a call may use (per device when sharded); larger batches
     run as several calls of ``budget // memory_per_query`` queries (times the device
     count), the last one padded to the same size, so one program serves all chunks.
@@ -210,19 +240,19 @@ def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[M
     layer, cfg = _check(gen, z0s, layer, cfg, batched=True)
     keys = jax.random.split(key, np.shape(z0s)[0])
     if memory_budget is None:
-        return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk)
+        return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk, ber_chunk=ber_chunk)
     if isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1:
         raise ValueError(f"memory_budget must be a positive int (bytes), got {memory_budget!r}")
     n_dev = mesh.shape["queries"] if mesh is not None else jax.local_device_count()
     chunk = max(1, memory_budget // memory_per_query(gen, layer, cfg)) * n_dev
     b = np.shape(z0s)[0]
     if b <= chunk:
-        return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk)
+        return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk, ber_chunk=ber_chunk)
     z0s = jnp.asarray(z0s, jnp.float32)
     chunks = [np.minimum(np.arange(start, start + chunk), b - 1) for start in range(0, b, chunk)]  # pad the last
     # BerOpt for every chunk first, so that one kept-unit size (the batch maximum)
     # serves every chunk's GB-RRT: one program per stage, not one per chunk.
-    firsts = [_batch_stage1(gen, z0s[idx], layer, cfg, keys[idx], mesh, rrt_chunk) for idx in chunks]
+    firsts = [_batch_stage1(gen, z0s[idx], layer, cfg, keys[idx], mesh, rrt_chunk, ber_chunk) for idx in chunks]
     n_kept = kept_.choose_path(gen, layer, max(int(jnp.max(f[1].num_kept)) for f in firsts), cfg.region_path)
     parts = []
     for start, first in zip(range(0, b, chunk), firsts):
@@ -232,17 +262,25 @@ def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[M
 
 
 def egbas_batch_keys(gen, z0s, layer: int, cfg: EGBASConfig, keys, *, mesh: Optional[Mesh] = None,
-                     rrt_chunk: Optional[int] = -1) -> EGBASResult:
+                     rrt_chunk: Optional[int] = -1, ber_chunk: Optional[int] = -1) -> EGBASResult:
     """:func:`egbas_batch` with one explicit key per query (``keys`` ``(B,)``), so that
     a share of a larger batch (one host's, in a multi-host run) reproduces the rows
     of the whole batch exactly: row ``i`` equals ``egbas(gen, z0s[i], ..., key=keys[i])``."""
     layer, cfg = _check(gen, z0s, layer, cfg, batched=True)
-    first = _batch_stage1(gen, z0s, layer, cfg, keys, mesh, rrt_chunk)
+    first = _batch_stage1(gen, z0s, layer, cfg, keys, mesh, rrt_chunk, ber_chunk)
     n_kept = kept_.choose_path(gen, layer, int(jnp.max(first[1].num_kept)), cfg.region_path)   # one host sync
     return _batch_stage2(layer, cfg, first, n_kept)
 
 
-def _batch_stage1(gen, z0s, layer, cfg, keys, mesh, rrt_chunk):
+def _chunk(value, name):
+    if value == -1:
+        return 1 if jax.default_backend() == "cpu" else None
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be None, -1 or an int >= 1, got {value!r}")
+    return value
+
+
+def _batch_stage1(gen, z0s, layer, cfg, keys, mesh, rrt_chunk, ber_chunk):
     z0s = jnp.asarray(z0s, jnp.float32)
     b = z0s.shape[0]
     if jnp.shape(keys)[0] != b:
@@ -255,11 +293,8 @@ def _batch_stage1(gen, z0s, layer, cfg, keys, mesh, rrt_chunk):
         if "queries" not in mesh.shape:
             raise ValueError(f"mesh must have an axis named 'queries'; it has {tuple(mesh.shape)}")
         gen, (z0s, k_ber, k_rrt) = _shard_queries(mesh, gen, (z0s, k_ber, k_rrt), b)
-    if rrt_chunk == -1:
-        rrt_chunk = 1 if jax.default_backend() == "cpu" else None
-    if rrt_chunk is not None and (isinstance(rrt_chunk, bool) or not isinstance(rrt_chunk, int) or rrt_chunk < 1):
-        raise ValueError(f"rrt_chunk must be None, -1 or an int >= 1, got {rrt_chunk!r}")
-    s1 = _stage1_batch(gen, z0s, layer, cfg, k_ber)
+    rrt_chunk, ber_chunk = _chunk(rrt_chunk, "rrt_chunk"), _chunk(ber_chunk, "ber_chunk")
+    s1 = _stage1_batch(gen, z0s, layer, cfg, k_ber, chunk=ber_chunk, mesh=mesh)
     return (gen, z0s, k_rrt, mesh, rrt_chunk, b), s1
 
 
