@@ -20,8 +20,9 @@ instead of the whole layer ``l``.  The gathered product is memory-bound while th
 full convolution is compute-bound, so the fast path pays only when few units are
 kept: :func:`choose_path` takes it at a dense layer, and at a conv layer when the
 full layer needs more than :data:`KEPT_MIN_MAC_RATIO` times the multiply-adds
-(measured on a 2-core CPU, ``python -m benchmarks``: at a ratio of 32 the two paths
-ran 0.88-1.05x of each other, at 72 the kept path was 1.7-2.2x faster).
+(measured on a 2-core CPU, ``python -m benchmarks``: at a ratio of 32 the kept path
+ran 0.87-1.06x the speed of the full layer, 1.6x on a small 4x4 layer; at 72 it
+was 2.2-2.4x faster).
 
 A model opts in by implementing ``LayeredModel.linear_map(params, layer)``
 returning a :class:`LinearMap`; without it the full layer is used.  The fast path
