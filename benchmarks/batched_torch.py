@@ -56,7 +56,7 @@ import time
 import numpy as np
 import torch
 
-from .reference_torch import SPACING_RTOL, _logit, _run
+from .reference_torch import SPACING_RTOL, _compare_region_test, _logit, _run
 from .torch_mirror import TorchDCGAN
 
 
@@ -302,22 +302,9 @@ def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: TorchD
 
     Returns ``{"checked": int, "mismatches": int, "inside": int}``.
     """
-    import jax
-    import jax.numpy as jnp
-
-    import gbas_jax as gb
-
     if net is None:
         net = TorchDCGAN.from_jax(gen_jax, fold_bn=fold_bn, channels_last=channels_last)
-    z = np.asarray(z, np.float32)
-    V = np.asarray(V, np.int8)
-    with jax.default_matmul_precision("highest"):
-        slack = np.asarray(gb.region_margin(gen_jax, jnp.asarray(z), layer, jnp.asarray(V)))
-        ref = np.asarray(gb.in_region(gen_jax, jnp.asarray(z), layer, jnp.asarray(V)))
-    ours = in_region(net, torch.from_numpy(z), layer, V).numpy()
-    far = np.abs(slack) > margin
-    return {"checked": int(far.sum()), "mismatches": int(np.sum(ours[far] != ref[far])),
-            "inside": int(np.sum(ours[far]))}
+    return _compare_region_test(gen_jax, layer, V, z, margin, lambda zt, V_: in_region(net, zt, layer, V_))
 
 
 __all__ = ["Region", "ber_opt", "check_same_region_test", "gb_rrt", "in_region", "run"]

@@ -298,18 +298,23 @@ def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: TorchD
 
     Returns ``{"checked": int, "mismatches": int, "inside": int}``.
     """
+    net = TorchDCGAN.from_jax(gen_jax) if net is None else net
+    return _compare_region_test(gen_jax, layer, V, z, margin, lambda zt, V_: in_region(net, zt, layer, V_))
+
+
+def _compare_region_test(gen_jax, layer, V, z, margin, torch_in_region) -> dict:
+    """Shared body of the ``check_same_region_test`` functions."""
     import jax
     import jax.numpy as jnp
 
     import gbas_jax as gb
 
-    net = TorchDCGAN.from_jax(gen_jax) if net is None else net
     z = np.asarray(z, np.float32)
     V = np.asarray(V, np.int8)
     with jax.default_matmul_precision("highest"):
         slack = np.asarray(gb.region_margin(gen_jax, jnp.asarray(z), layer, jnp.asarray(V)))
         ref = np.asarray(gb.in_region(gen_jax, jnp.asarray(z), layer, jnp.asarray(V)))
-    ours = in_region(net, torch.from_numpy(z), layer, V).numpy()
+    ours = torch_in_region(torch.from_numpy(z), V).numpy()
     far = np.abs(slack) > margin
     return {"checked": int(far.sum()), "mismatches": int(np.sum(ours[far] != ref[far])),
             "inside": int(np.sum(ours[far]))}

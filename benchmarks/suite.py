@@ -41,6 +41,8 @@ import numpy as np
 import gbas_jax as gb
 from gbas_jax import kept
 
+from .time_egbas import timed
+
 BOUND_REPEATS = 64
 
 #: Model name -> (builder(latent_dim) -> Generator, default latent size, torch mirror available,
@@ -80,14 +82,7 @@ def has_torch_mirror(name: str) -> bool:
 
 def _median_time(fn: Callable, repeats: int):
     """(first call s, median of ``repeats`` later calls s, last output)."""
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(fn(0))
-    first = time.perf_counter() - t0
-    times = []
-    for r in range(1, repeats + 1):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn(r))
-        times.append(time.perf_counter() - t0)
+    first, times, out = timed(fn, repeats)
     return first, statistics.median(times), out
 
 

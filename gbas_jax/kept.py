@@ -140,18 +140,19 @@ def linear_map(gen, layer: int) -> Optional[LinearMap]:
     return None if fn is None else fn(gen.params, layer)
 
 
-def _kind(gen, layer) -> Optional[str]:
-    """``None`` (no linear map), ``"dense"`` or ``"conv"``, by an abstract trace
-    (cached per architecture and parameter shapes: it runs on every call)."""
+def _map_info(gen, layer):
+    """``None`` (no linear map), ``("dense", None)`` or ``("conv", ConvGeometry)``,
+    by an abstract trace (cached per architecture and parameter shapes: it runs on
+    every call)."""
     if getattr(gen.model, "linear_map", None) is None:
         return None
     leaves, treedef = jax.tree_util.tree_flatten(gen.params)
     signature = (treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves))
-    return _kind_cached(gen.model, signature, layer)
+    return _map_info_cached(gen.model, signature, layer)
 
 
 @functools.lru_cache(maxsize=256)
-def _kind_cached(model, signature, layer):
+def _map_info_cached(model, signature, layer):
     from .generator import Generator
     treedef, shapes = signature
     params = jax.tree_util.tree_unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
@@ -159,7 +160,7 @@ def _kind_cached(model, signature, layer):
 
     def probe(p):
         m = linear_map(Generator(model, p), layer)
-        out.append(None if m is None else ("dense" if m.geometry is None else "conv"))
+        out.append(None if m is None else ("dense" if m.geometry is None else "conv", m.geometry))
         return 0
 
     jax.eval_shape(probe, params)
@@ -234,24 +235,13 @@ def choose_path(gen, layer: int, num_kept: int, path: str = "auto") -> Optional[
     """
     if path not in PATHS:
         raise ValueError(f"region path must be one of {PATHS}, got {path!r}")
-    kind = None if path == "full" or num_kept == 0 else _kind(gen, layer)
-    if kind is None:
+    info = None if path == "full" or num_kept == 0 else _map_info(gen, layer)
+    if info is None:
         return None
+    kind, geometry = info
     n = padded_size(num_kept)
     if path == "kept" or kind == "dense":
         return n
-    t_kept, t_full = _tap_counts(gen, layer)
+    pos, taps = tap_table(geometry)
+    t_kept, t_full = pos.shape[1], float((taps >= 0).sum()) / pos.shape[0]
     return n if gen.layer_size(layer) * t_full > KEPT_MIN_MAC_RATIO * n * t_kept else None
-
-
-def _tap_counts(gen, layer):
-    """(distinct sources per kept unit, mean non-zero kernel taps per output unit)."""
-    geom = []
-
-    def probe(g):
-        geom.append(linear_map(g, layer).geometry)
-        return 0
-
-    jax.eval_shape(probe, gen)
-    pos, taps = tap_table(geom[0])
-    return pos.shape[1], float((taps >= 0).sum()) / pos.shape[0]

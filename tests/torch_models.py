@@ -217,7 +217,19 @@ class ExamplesG(_Recording):
         return super().forward(z.view(z.shape[0], z.shape[1], 1, 1))
 
 
-class ExamplesD(nn.Module):
+class _Critic(nn.Module):
+    """Per-block features of a ``main`` stack: the output of each LeakyReLU."""
+
+    def features(self, x):
+        out = []
+        for m in self.main:
+            x = m(x)
+            if isinstance(m, nn.LeakyReLU):
+                out.append(x)
+        return out
+
+
+class ExamplesD(_Critic):
     def __init__(self, ndf=64, nc=3):
         super().__init__()
         self.main = nn.Sequential(
@@ -227,14 +239,6 @@ class ExamplesD(nn.Module):
             nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2),
             nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
         _randomise_bn(self)
-
-    def features(self, x):
-        out = []
-        for m in self.main:
-            x = m(x)
-            if isinstance(m, nn.LeakyReLU):
-                out.append(x)
-        return out
 
 
 class WganG(_Recording):
@@ -266,7 +270,7 @@ class WganG(_Recording):
         return super().forward(z.view(z.shape[0], z.shape[1], 1, 1))
 
 
-class WganD(nn.Module):
+class WganD(_Critic):
     def __init__(self, isize, nc, ndf, n_extra_layers=0):
         super().__init__()
         main = nn.Sequential()
@@ -285,11 +289,3 @@ class WganD(nn.Module):
         main.add_module(f"final:{cndf}-1:conv", nn.Conv2d(cndf, 1, 4, 1, 0, bias=False))
         self.main = main
         _randomise_bn(self)
-
-    def features(self, x):
-        out = []
-        for m in self.main:
-            x = m(x)
-            if isinstance(m, nn.LeakyReLU):
-                out.append(x)
-        return out
