@@ -1,11 +1,11 @@
 r"""The strongest PyTorch version of the library's *vectorised* E-GBAS, for the benchmarks.
 
-Same algorithm as ``gbas_jax`` (DESIGN.md sections 2 and 4), written the way a
+Same algorithm as ``gbas_jax`` (docs/design.md), written the way a
 careful PyTorch user would: eager PyTorch, a Python loop per iteration, but every
 iteration batched, buffers preallocated, ``torch.inference_mode`` for GB-RRT, and
 only the host synchronisation the loop needs (one small transfer per iteration to
 decide acceptance and buffer positions).  Runs on
-:class:`benchmarks.torch_mirror.TorchDCGAN`, by default with the eval-mode BatchNorm
+:class:`torch_mirror.dcgan.TorchDCGAN`, by default with the eval-mode BatchNorm
 folded into the linear maps (``fold_bn=True``: same function up to float rounding,
 fewer passes over memory) and activations stored physically NHWC
 (``channels_last=True``: oneDNN's transposed convolution is ~10% faster there on
@@ -19,7 +19,7 @@ BerOpt (Algorithm 1, :func:`ber_opt`)
     the ``S`` masks of a step are drawn as one ``(S, C, H, W)`` tensor and decoded
     in **one batched forward**; loss, relaxations, Adam (``torch.optim.Adam``,
     equal to optax's defaults), initialisation, threshold and the windowed early
-    stop are those of ``gbas_jax.beropt`` and of :mod:`benchmarks.reference_torch`.
+    stop are those of ``gbas_jax.core.beropt`` and of :mod:`benchmarks.reference_torch`.
 
 GB-RRT (Algorithm 2, :func:`gb_rrt`), per iteration
     1. ``K`` proposals ``u ~ U(z0 - I, z0 + I)`` (one ``torch.rand`` into a
@@ -35,7 +35,7 @@ GB-RRT (Algorithm 2, :func:`gb_rrt`), per iteration
        (small norms, small cancellation error), and rows whose expanded distance
        lies within a worst-case float32 error bound of the threshold are recomputed
        from direct differences, so every decision equals the direct-difference one;
-       then the greedy in-batch rule of ``gbas_jax.rrt._greedy_accept``
+       then the greedy in-batch rule of ``gbas_jax.core.rrt._greedy_accept``
        (candidate ``k`` accepted when in the region, far from the tree and far
        from every candidate accepted before it in the batch), on the host over the
        few candidates that qualify;
@@ -57,7 +57,7 @@ import numpy as np
 import torch
 
 from .reference_torch import SPACING_RTOL, _compare_region_test, _logit, _run
-from .torch_mirror import TorchDCGAN
+from torch_mirror.dcgan import TorchDCGAN
 
 
 # ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Why gbas_jax.ops exists: the input gradient of a convolution inside a
-``lax.fori_loop``, with JAX's own VJP against gbas_jax.ops.conv2d.
+"""Why gbas_jax.models.ops exists: the input gradient of a convolution inside a
+``lax.fori_loop``, with JAX's own VJP against gbas_jax.models.ops.conv2d.
 
     python -m benchmarks.conv_grad_in_loop
 
@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gbas_jax.ops import conv2d
+from gbas_jax.models.ops import conv2d
 
 DN = ("NHWC", "HWIO", "NHWC")
 

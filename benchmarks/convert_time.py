@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 
@@ -27,8 +26,7 @@ def main(argv=None):
     import numpy as np
     import torch
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-    import torch_models as tm
+    from torch_mirror import layouts as tm
 
     import converters
     import gbas_jax as gb

@@ -1,7 +1,7 @@
 r"""A faithful, sequential PyTorch implementation of E-GBAS (Algorithms 1-3 of the paper).
 
 This is the "as the paper states it" baseline for the benchmarks: plain PyTorch,
-eager mode, one thing at a time.  It runs on :class:`benchmarks.torch_mirror.TorchDCGAN`,
+eager mode, one thing at a time.  It runs on :class:`torch_mirror.dcgan.TorchDCGAN`,
 a weight-for-weight copy of a gbas-jax DCGAN, so it can be checked against the JAX
 library on the same weights.
 
@@ -9,12 +9,12 @@ Algorithm 1, BerOpt (:func:`ber_opt`)
     ``theta = sigmoid(logits)``, logits initialised at ``logit(cfg.ber_init)``;
     one ``torch.optim.Adam(lr=cfg.ber_lr)`` step per iteration (PyTorch's Adam
     defaults equal optax's: betas (0.9, 0.999), eps 1e-8 outside the square root),
-    gradients by autograd.  The loss is the library's (DESIGN.md section 2):
+    gradients by autograd.  The loss is the library's (docs/design.md):
     ``mean_s mean_pixels (decode(h0 * m_s) - G(z0))^2 + lambda * mean(theta)``,
     with ``S = cfg.ber_samples`` masks per step drawn **one at a time in a Python
     loop** (each a batch-1 decode; the S losses are averaged before one backward),
     relaxed by the binary concrete distribution or straight-through.  Early stop
-    as in ``gbas_jax.beropt``: after ``t >= 2 w`` steps, stop when the mean loss of
+    as in ``gbas_jax.core.beropt``: after ``t >= 2 w`` steps, stop when the mean loss of
     the last ``w`` steps differs from that of the ``w`` before by at most
     ``ber_tol`` (relative); ``ber_tol = 0`` runs ``ber_steps`` steps.
 
@@ -29,7 +29,7 @@ Algorithm 2, GB-RRT (:func:`gb_rrt`)
     **one** proposal per iteration in a Python loop: ``u ~ U(z0 - I, z0 + I)``,
     nearest tree node by ``torch.cdist`` over the tree, steer by ``delta``, region
     test of the steered point, then the spacing test against the tree (distance to
-    the nearest node ``>= delta (1 - 1e-3)``, DESIGN.md section 4: the paper's
+    the nearest node ``>= delta (1 - 1e-3)``, docs/design.md: the paper's
     strict ``> delta`` would reject every step, the steered point being exactly
     ``delta`` from its parent) from direct differences.  Region failures go to a
     rejected buffer (first ``M`` stored, all counted).  Stops at capacity ``N``
@@ -55,9 +55,9 @@ import time
 import numpy as np
 import torch
 
-from .torch_mirror import TorchDCGAN
+from torch_mirror.dcgan import TorchDCGAN
 
-#: Accept at distance >= delta * (1 - SPACING_RTOL) (same as gbas_jax.rrt).
+#: Accept at distance >= delta * (1 - SPACING_RTOL) (same as gbas_jax.core.rrt).
 SPACING_RTOL = 1e-3
 
 
@@ -75,7 +75,7 @@ def _sync(device) -> None:
 # ---------------------------------------------------------------------------
 def _mask(logits: torch.Tensor, cfg, generator: torch.Generator) -> torch.Tensor:
     """One relaxed mask, shape of ``logits``, differentiable in ``logits``."""
-    # u in [1e-6, 1 - 1e-6] as in gbas_jax.beropt (keeps log(u), log(1-u) finite).
+    # u in [1e-6, 1 - 1e-6] as in gbas_jax.core.beropt (keeps log(u), log(1-u) finite).
     u = 1e-6 + (1.0 - 2e-6) * torch.rand(logits.shape, generator=generator, device=logits.device)
     if cfg.relaxation == "concrete":
         return torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / cfg.temperature)

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import gbas_jax as gb
-from gbas_jax import kept
+from gbas_jax.core import kept
 
 from .time_egbas import timed
 
@@ -139,7 +139,7 @@ def jax_rrt(gen, z0, layer, V, cfg, repeats=3) -> dict:
 def _net(impl, gen, device):
     """The mirror each reference runs on: ``batched_torch`` with its fast defaults
     (BatchNorm folded, channels-last), ``reference_torch`` as written."""
-    from .torch_mirror import TorchDCGAN
+    from torch_mirror.dcgan import TorchDCGAN
     fast = impl == "batched_torch"
     net = TorchDCGAN.from_jax(gen, fold_bn=fast, channels_last=fast)
     return net.to(device)
@@ -177,7 +177,7 @@ def torch_rrt(impl: str, gen, z0, layer, V, cfg, device="cpu", net=None) -> dict
 def _ber_step_bound(gen, z0, layer, cfg) -> float:
     """Seconds of one BerOpt step's work (value and gradient over S masks), timed
     as 16 steps' masks in one vmapped batch."""
-    from gbas_jax.beropt import loss_fn
+    from gbas_jax.core.beropt import loss_fn
     h0 = gen.features(jnp.asarray(z0)[None], layer)[0]
     x0 = gen.generate(jnp.asarray(z0)[None])[0]
     logits = jnp.zeros(gen.layer_shape(layer))
@@ -248,7 +248,7 @@ def kept_savings(gen, layer, V) -> dict:
     out = dict(layer_units=gen.layer_size(layer), num_kept=n)
     if n == 0 or getattr(gen.model, "linear_map", None) is None:
         return out
-    lm = kept.linear_map(gen, layer)
+    lm = gen.linear_map(layer)
     if lm is None:
         return out
     n_pad = kept.padded_size(n)

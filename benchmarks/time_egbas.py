@@ -76,7 +76,7 @@ def main(argv=None):
                   "compile_s": first - statistics.median(times),
                   "num_samples": int(res.tree.num_samples), "num_kept": int(res.num_kept),
                   "ber_steps": int(res.ber_steps), "rrt_iterations": int(res.tree.iterations),
-                  "stop_reason": gb.stop_reason_name(res.tree.stop_reason)},
+                  "stop_reason": res.tree.stop().name.lower()},
     }
     # The two stages on their own (BerOpt; GB-RRT with the indicator of the last run).
     def ber(r):

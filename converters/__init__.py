@@ -22,7 +22,11 @@ import os
 import time
 from typing import Any, Optional, Tuple
 
+import jax
 import numpy as np
+
+from gbas_jax.io.checkpoint import save_model
+from gbas_jax.models import registry
 
 from . import layouts
 from .layouts import LAYOUTS, detect
@@ -91,14 +95,10 @@ def split_checkpoint(obj, weights: str = "auto") -> Tuple[dict, Optional[dict], 
     raise CheckpointError(f"unrecognised checkpoint contents: {top}")
 
 
-def _check_shapes(spec, tree, sources, table, example_shape, what):
-    import jax
-    import jax.numpy as jnp
-
-    from gbas_jax.checkpoint import _abstract, _builder
-
-    module = _builder(table, spec, what)
-    want = jax.tree_util.tree_flatten_with_path(dict(_abstract(module, jnp.zeros(example_shape))))[0]
+def _check_shapes(spec, tree, sources, what):
+    module = (registry.generator_module if what == "generator" else registry.discriminator_module)(spec)
+    want = jax.tree_util.tree_flatten_with_path(
+        registry.abstract_variables(module, registry.example_input(spec, what)))[0]
     have = {tuple(p.key for p in path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
     for path, leaf in want:
         path = tuple(p.key for p in path)
@@ -133,8 +133,6 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
     layout, missing key, wrong shape, truncated file, refused pickle global --
     and then leaves no output folder behind.
     """
-    from gbas_jax.checkpoint import DISCRIMINATOR_BUILDERS, GENERATOR_BUILDERS, save_model
-
     t0 = time.perf_counter()
     if format is not None and format not in LAYOUTS:
         raise ValueError(f"format must be one of {LAYOUTS}, got {format!r}")
@@ -147,14 +145,13 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
         dobj, _ = read_checkpoint(discriminator)
         dsd = split_checkpoint(dobj)[0]
     gspec, gtree, gsrc = layouts.GENERATORS[layout](gsd, config, output_clamp=output_clamp)
-    _check_shapes(gspec, gtree, gsrc, GENERATOR_BUILDERS, (1, gspec["latent_dim"]), "generator")
+    _check_shapes(gspec, gtree, gsrc, "generator")
     dspec = dtree = None
     if dsd is not None:
         if layout not in layouts.DISCRIMINATORS:
             raise CheckpointError(f"layout {layout!r} has no discriminator")
         dspec, dtree, dsrc = layouts.DISCRIMINATORS[layout](dsd, config)
-        size = dspec.get("image_size", dspec.get("resolution"))
-        _check_shapes(dspec, dtree, dsrc, DISCRIMINATOR_BUILDERS, (1, size, size, dspec["channels"]), "discriminator")
+        _check_shapes(dspec, dtree, dsrc, "discriminator")
     t_read = time.perf_counter() - t0
     if isinstance(config, Record):
         config = config.as_dict()

@@ -43,6 +43,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from gbas_jax.models.pggan import PGGANGenerator
+
 from .torch_pickle import CheckpointError
 
 LAYOUTS = ("pggan-zoo", "pggan-dissect", "dcgan-examples", "dcgan-wgan")
@@ -123,7 +125,7 @@ def _check_alpha(config):
         raise CheckpointError(f"config alpha {alpha!r} is not a number") from None
     if alpha > 0:
         raise CheckpointError(f"checkpoint was saved mid fade-in (alpha = {alpha:g}); only finished "
-                              "models (alpha = 0) are supported (DESIGN.md section 1)")
+                              "models (alpha = 0) are supported (docs/design.md)")
 
 
 # -- PGGAN, pytorch_GAN_zoo ---------------------------------------------------------
@@ -202,7 +204,6 @@ def zoo_discriminator(sd: dict, config=None):
 # -- PGGAN, GAN-dissection proggan --------------------------------------------------
 
 def dissect_generator(sd: dict, config=None, output_clamp: bool = False):
-    from gbas_jax.models.pggan import PGGANGenerator
     k = Keys(strip_module(sd), "generator")
     L = 0
     while f"layer{L + 1}.conv.weight" in k:
@@ -233,7 +234,7 @@ def dissect_generator(sd: dict, config=None, output_clamp: bool = False):
         b = k.get(name + ".wscale.b", 1)
         if name + ".wscale.scale" in k:
             stored = float(k.get(name + ".wscale.scale").reshape(-1)[0])
-            w = w * (stored / module._scale(n))
+            w = w * (stored / module.weight_scale(n))
         if n == 1:
             kernel = w[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(dz, 16 * d0)
             b = np.tile(b, 16)

@@ -50,7 +50,7 @@ def main():
         "kept_boundaries": int(res.num_kept), "ber_steps": int(res.ber_steps),
         "kept_error": float(res.kept_error), "samples": n, "proposals": int(res.tree.num_proposals),
         "acceptance_rate": (n - 1) / max(1, int(res.tree.num_proposals)),
-        "rejected": int(res.tree.num_rejected), "stop_reason": gb.stop_reason_name(res.tree.stop_reason),
+        "rejected": int(res.tree.num_rejected), "stop_reason": res.tree.stop().name.lower(),
         "eps_l2": eps_l2, "eps_linf": eps_linf,
         "image_variation": {k: float(gb.metrics.image_variation(v)) for k, v in imgs.items() if k != "query"},
         "seconds_first_call_with_compile": round(t_first, 3), "seconds_second_call": round(t_run, 3),
@@ -58,7 +58,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     pic = gb.viz.labelled_rows([imgs["query"], imgs["eps-L2"], imgs["eps-Linf"], imgs["E-GBAS"]],
                                ["query", "eps-L2", "eps-Linf", "E-GBAS"], ncol=10)
-    gb.viz.save_atomic(pic, os.path.join(args.out, "samples.png"))
+    gb.viz.save_png(pic, os.path.join(args.out, "samples.png"))
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump({"settings": {"seed": args.seed, **cfg.__dict__}, **summary}, f, indent=2)
     width = max(len(k) for k in summary)

@@ -2,30 +2,57 @@
 
 Jeon, Jeong, Choi, "An Efficient Explorative Sampling Considering the Generative
 Boundaries of Deep Generative Neural Networks", AAAI 2020.
+
+The package is layered; each layer imports only the ones before it::
+
+    core      pure JAX: model protocol, Generator, config, region, BerOpt, GB-RRT, egbas
+    models    Flax architectures (DCGAN, PGGAN), their adapters and registry
+    io        model folders (orbax), atomic outputs, pictures
+    parallel  batches, sharding, memory chunks, multi-host runs
+    apps      the command-line jobs (sample, boundaries, reproduce, train)
+    cli       the ``gbas-jax`` entry point
+
+The flat public names below are loaded lazily, so ``import gbas_jax.core`` loads
+the core alone.
 """
 
-from . import baselines, metrics, models, viz
-from ._tracing import TRACE_COUNTS
-from .beropt import BerOptResult, BerOptState, ber_opt
-from .config import EGBASConfig
-from .discriminator import Discriminator, DiscriminatorModel, FlaxDiscriminatorModel
-from .egbas import EGBASResult, egbas, egbas_batch, egbas_batch_keys, memory_per_query, query_mesh
-from .generator import FlaxModel, FunctionalModel, Generator, LayeredModel
-from .region import halfspace_indicator, in_region, nrs_fraction, region_margin
-from .rrt import (STOP_CAPACITY, STOP_MAX_ITERATIONS, RRTResult, RRTState, gb_rrt,
-                  stop_reason_name)
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EGBASConfig", "EGBASResult", "BerOptResult", "BerOptState", "RRTResult", "RRTState",
-    "Generator", "LayeredModel", "FunctionalModel", "FlaxModel",
-    "Discriminator", "DiscriminatorModel", "FlaxDiscriminatorModel",
-    "ber_opt", "halfspace_indicator", "in_region", "region_margin", "nrs_fraction",
-    "gb_rrt", "egbas", "egbas_batch", "egbas_batch_keys", "memory_per_query", "query_mesh", "stop_reason_name", "STOP_CAPACITY", "STOP_MAX_ITERATIONS",
-    "baselines", "metrics", "models", "viz", "TRACE_COUNTS",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    **{name: "gbas_jax.core" for name in (
+        "EGBASConfig", "EGBASResult", "BerOptResult", "BerOptState", "RRTResult", "RRTState", "StopReason",
+        "Generator", "LayeredModel", "FunctionalModel", "LinearMap", "ConvGeometry",
+        "Discriminator", "DiscriminatorModel", "ber_opt", "halfspace_indicator", "in_region",
+        "region_margin", "nrs_fraction", "gb_rrt", "egbas", "query_latents", "TRACE_COUNTS")},
+    **{name: "gbas_jax.models" for name in ("FlaxModel", "FlaxDiscriminatorModel")},
+    **{name: "gbas_jax.io" for name in ("load_pretrained", "load_discriminator", "save_model", "PRETRAINED")},
+    **{name: "gbas_jax.parallel" for name in ("egbas_batch", "egbas_batch_keys", "memory_per_query",
+                                                "query_mesh")},
+}
+# public submodule name -> module
+_MODULES = {"core": "gbas_jax.core", "models": "gbas_jax.models", "io": "gbas_jax.io",
+            "parallel": "gbas_jax.parallel", "apps": "gbas_jax.apps",
+            "baselines": "gbas_jax.core.baselines", "metrics": "gbas_jax.core.metrics",
+            "kept": "gbas_jax.core.kept", "viz": "gbas_jax.io.images"}
 
-from .checkpoint import PRETRAINED, load_discriminator, load_pretrained, save_model  # noqa: E402
+__all__ = sorted(_EXPORTS) + sorted(_MODULES)
 
-__all__ += ["load_pretrained", "load_discriminator", "save_model", "PRETRAINED"]
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    else:
+        raise AttributeError(f"module 'gbas_jax' has no attribute {name!r}")
+    globals()[name] = value     # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return __all__ + ["__version__"]

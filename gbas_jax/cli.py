@@ -18,36 +18,52 @@ import dataclasses
 import json
 import sys
 
-from .config import EGBASConfig
+from typing import get_args
 
-_CFG_FLAGS = {  # flag -> (EGBASConfig field, type)
-    "--capacity": ("capacity", int), "--proposals": ("proposals", int),
-    "--max-iterations": ("max_iterations", int), "--step-size": ("step_size", float),
-    "--interval": ("interval", float), "--reject-capacity": ("reject_capacity", int),
-    "--ber-steps": ("ber_steps", int), "--ber-tol": ("ber_tol", float), "--ber-lr": ("ber_lr", float),
-    "--ber-lambda": ("ber_lambda", float), "--ber-samples": ("ber_samples", int),
-    "--relaxation": ("relaxation", str), "--temperature": ("temperature", float),
-    "--threshold": ("threshold", float),
-}
+from .apps import boundaries, presets, reproduce, sample, train
+from .core.config import EGBASConfig, choices
+from .core.validation import positive_int
+from .parallel import multihost
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _add_cfg_flags(p, defaults: EGBASConfig):
-    g = p.add_argument_group("E-GBAS settings (EGBASConfig)")
-    for flag, (field, typ) in _CFG_FLAGS.items():
-        g.add_argument(flag, dest="cfg_" + field, type=typ, default=None,
-                       help=f"default {getattr(defaults, field)}")
+    """One flag per :class:`EGBASConfig` field, generated from the dataclass: the
+    type from the annotation (``Literal`` -> choices, the ``interval`` union -> one
+    or more numbers), the help from the field's documentation, the default from
+    ``defaults`` (the job's preset)."""
+    groups = {}
+    for f in dataclasses.fields(EGBASConfig):
+        group = f.metadata["group"]
+        if group not in groups:
+            groups[group] = p.add_argument_group(f"E-GBAS settings: {group} (EGBASConfig fields)")
+        kwargs = {"dest": "cfg_" + f.name, "default": None,
+                  "help": f"{f.metadata['help']} (default {getattr(defaults, f.name)!r})"}
+        if choices(f):
+            kwargs["choices"] = choices(f)
+        elif f.type in (int, float):
+            kwargs["type"] = f.type
+            kwargs["metavar"] = "N" if f.type is int else "X"
+        elif float in get_args(f.type):         # Union[float, Tuple[float, ...]]
+            kwargs.update(type=float, nargs="+", metavar="X")
+        else:
+            raise TypeError(f"no command-line type for EGBASConfig.{f.name}: {f.type}")
+        groups[group].add_argument(_flag(f.name), **kwargs)
 
 
 def _cfg(args, defaults: EGBASConfig) -> EGBASConfig:
-    changes = {f: getattr(args, "cfg_" + f) for _, (f, _) in _CFG_FLAGS.items()
-               if getattr(args, "cfg_" + f) is not None}
+    changes = {}
+    for f in dataclasses.fields(EGBASConfig):
+        v = getattr(args, "cfg_" + f.name)
+        if v is not None:
+            changes[f.name] = (v[0] if len(v) == 1 else tuple(v)) if isinstance(v, list) else v
     return dataclasses.replace(defaults, **changes)
 
 
 def _parser():
-    from .boundary_map import BOUNDARY_DEFAULTS
-    from .reproduce import REPRODUCE_DEFAULTS
-
     ap = argparse.ArgumentParser(prog="gbas-jax", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -69,7 +85,7 @@ def _parser():
     p.add_argument("--resolution", type=int, default=320, help="grid points per side (default 320)")
     p.add_argument("--out", default="out/boundaries")
     p.add_argument("--no-progress", action="store_true")
-    _add_cfg_flags(p, BOUNDARY_DEFAULTS)
+    _add_cfg_flags(p, presets.BOUNDARIES)
 
     p = sub.add_parser("reproduce", help="the paper's evaluation (Tables 1-2, Figures 4, 6, 7)")
     p.add_argument("--model", default="dcgan-mnist")
@@ -78,12 +94,12 @@ def _parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mc-proposals", type=int, default=4096, help="Monte Carlo proposals per query")
     p.add_argument("--figure4-model", default="dcgan-mnist-2d", help="2-D model for Figure 4 ('none' to skip)")
-    p.add_argument("--quick", action="store_true", help=f"small run: {QUICK}")
+    p.add_argument("--quick", action="store_true", help=f"small run: {presets.REPRODUCE_QUICK}")
     p.add_argument("--out", default="out/reproduce")
     p.add_argument("--no-progress", action="store_true")
-    _add_cfg_flags(p, REPRODUCE_DEFAULTS)
+    _add_cfg_flags(p, presets.REPRODUCE)
 
-    p = sub.add_parser("sample-many", help="E-GBAS for many queries; one process per host (see gbas_jax.distributed)")
+    p = sub.add_parser("sample-many", help="E-GBAS for many queries; one process per host (see gbas_jax.parallel.multihost)")
     p.add_argument("--model", default="dcgan-mnist")
     p.add_argument("--layer", type=int, default=2)
     p.add_argument("--queries", type=int, default=64)
@@ -112,10 +128,6 @@ def _parser():
 
 
 
-#: ``gbas-jax reproduce --quick``: 2 queries, layers 1-2, a small tree and short BerOpt.
-QUICK = dict(queries=2, layers=(1, 2), mc_proposals=512, capacity=64, proposals=16, ber_steps=60)
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["convert"]:
@@ -129,53 +141,46 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.command == "sample":
-            from .sampling import run_sample, summary_table
-            rec = run_sample(model=args.model, layer=args.layer, cfg=_cfg(args, EGBASConfig()), seed=args.seed,
+            rec = sample.run_sample(model=args.model, layer=args.layer, cfg=_cfg(args, EGBASConfig()), seed=args.seed,
                              query=args.query, out=args.out, progress=not args.no_progress)
-            print(summary_table(rec))
+            print(sample.summary_table(rec))
             print(f"wrote {args.out}/ ({', '.join(rec['files'])})")
         elif args.command == "boundaries":
-            from .boundary_map import BOUNDARY_DEFAULTS, run_boundaries
             if args.resolution < 8:
                 raise ValueError("--resolution must be >= 8")
-            rec = run_boundaries(model=args.model, layer=args.layer, cfg=_cfg(args, BOUNDARY_DEFAULTS),
+            rec = boundaries.run_boundaries(model=args.model, layer=args.layer, cfg=_cfg(args, presets.BOUNDARIES),
                                  seed=args.seed, query=args.query, out=args.out, extent=args.extent,
                                  resolution=args.resolution, progress=not args.no_progress)
             print(json.dumps(rec, indent=1))
             print(f"wrote {args.out}/boundaries.png")
         elif args.command == "reproduce":
-            from .reproduce import REPRODUCE_DEFAULTS, run_reproduce
-            defaults = REPRODUCE_DEFAULTS
+            defaults = presets.REPRODUCE
             queries, layers, mc = args.queries, args.layers, args.mc_proposals
             if args.quick:
-                defaults = dataclasses.replace(defaults, capacity=QUICK["capacity"], proposals=QUICK["proposals"],
-                                               ber_steps=QUICK["ber_steps"])
-                queries, layers, mc = QUICK["queries"], layers or QUICK["layers"], QUICK["mc_proposals"]
+                quick = presets.REPRODUCE_QUICK
+                defaults = dataclasses.replace(defaults, capacity=quick["capacity"], proposals=quick["proposals"],
+                                               ber_steps=quick["ber_steps"])
+                queries, layers, mc = quick["queries"], layers or quick["layers"], quick["mc_proposals"]
             f4 = None if args.figure4_model.lower() == "none" else args.figure4_model
-            res = run_reproduce(model=args.model, layers=layers, queries=queries, seed=args.seed,
+            res = reproduce.run_reproduce(model=args.model, layers=layers, queries=queries, seed=args.seed,
                                 cfg=_cfg(args, defaults), out=args.out, mc_proposals=mc, figure4_model=f4,
                                 progress=not args.no_progress)
-            from .reproduce import report_markdown
-            print(report_markdown(res).split("## Figures")[0])
+            print(reproduce.report_markdown(res).split("## Figures")[0])
             print(f"wrote {args.out}/ (report.md, results.json, figure4.png, figure6.png, figure7.png)")
         elif args.command == "sample-many":
-            from .distributed import run_share
-            if args.queries < 1:
-                raise ValueError("--queries must be >= 1")
-            rec = run_share(args.model, args.layer, _cfg(args, EGBASConfig()), args.queries, args.seed, args.out,
+            positive_int(args.queries, "--queries")
+            rec = multihost.run_share(args.model, args.layer, _cfg(args, EGBASConfig()), args.queries, args.seed, args.out,
                             args.coordinator, args.num_processes, args.process_id)
             print(json.dumps(rec, indent=1))
         elif args.command == "merge":
-            from .distributed import merge
-            print(json.dumps(merge(args.out), indent=1))
+            print(json.dumps(multihost.merge(args.out), indent=1))
         elif args.command == "train":
-            from .train import PRESETS, train_and_save
-            if args.preset not in PRESETS:
-                raise ValueError(f"unknown preset {args.preset!r}; choose from {sorted(PRESETS)}")
-            cfg = PRESETS[args.preset]
+            if args.preset not in presets.TRAIN:
+                raise ValueError(f"unknown preset {args.preset!r}; choose from {sorted(presets.TRAIN)}")
+            cfg = presets.TRAIN[args.preset]
             changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
             cfg = dataclasses.replace(cfg, **changes)
-            rec = train_and_save(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress,
+            rec = train.train_and_save(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress,
                                  command="gbas-jax " + " ".join(sys.argv[1:] if argv is None else argv))
             print(json.dumps(rec, indent=1))
     except (ValueError, RuntimeError, FileNotFoundError) as e:

@@ -1,9 +1,6 @@
 """The PyTorch references of ``benchmarks/`` (torch_mirror, reference_torch,
 batched_torch) against the JAX library, on a small random DCGAN: same weights,
-same region test, and the GB-RRT / BerOpt guarantees of DESIGN.md sections 2-4."""
-
-import pathlib
-import sys
+same region test, and the GB-RRT / BerOpt guarantees of docs/design.md."""
 
 import jax
 import numpy as np
@@ -12,12 +9,8 @@ import torch
 
 import gbas_jax as gb
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `benchmarks` is a top-level folder, not part of the package
-    sys.path.insert(0, str(ROOT))
-
 from benchmarks import batched_torch, reference_torch
-from benchmarks.torch_mirror import TorchDCGAN, check_mirror
+from torch_mirror.dcgan import TorchDCGAN, check_mirror
 
 # 32x32: dense layer 1, transposed convs at layers 2-3, an extra 3x3 conv at layer 4.
 ARCH = {"latent_dim": 8, "image_size": 32, "channels": 1, "widths": (32, 16, 8, 8)}
@@ -155,7 +148,7 @@ def test_reference_beropt_behaves(gen, z0):
     assert ber["steps"] == cfg0.ber_steps and ber["theta"].shape == active.shape
     assert np.mean(ber["theta"][active] > cfg0.threshold) > 0.9
     # lambda > 0: inactive ReLU units get no reconstruction gradient and are dropped,
-    # so the indicator takes values in {0, +1} (DESIGN.md section 2).
+    # so the indicator takes values in {0, +1} (docs/design.md).
     cfg1 = CFG.replace(ber_lambda=0.5, relaxation="straight_through", ber_tol=0.0)
     ber = reference_torch.ber_opt(net, zt, LAYER, cfg1, torch.Generator().manual_seed(0))
     assert np.all(ber["theta"][~active] < cfg1.threshold)

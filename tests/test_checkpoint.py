@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gbas_jax as gb
-from gbas_jax.checkpoint import save_model
+from gbas_jax.io.checkpoint import save_model
 
 
 def spec(gen):

@@ -1,6 +1,6 @@
 """Converters: every layout and container against PyTorch, plus refusal of bad files.
 
-The PyTorch modules (tests/torch_models.py) are written after the public
+The PyTorch modules (torch_mirror/layouts.py) are written after the public
 architectures, initialised randomly (biases and BatchNorm statistics included),
 saved with ``torch.save`` in the zip and legacy containers and as safetensors,
 converted, and compared on a batch of latents: images, every layer's
@@ -25,7 +25,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 import converters  # noqa: E402
 import gbas_jax as gb  # noqa: E402
-import torch_models as tm  # noqa: E402
+from torch_mirror import layouts as tm  # noqa: E402
 from converters import CheckpointError, UnsafePickleError  # noqa: E402
 
 RTOL = 1e-4

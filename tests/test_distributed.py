@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gbas_jax as gb
-from gbas_jax.distributed import host_share, merge
+from gbas_jax.parallel.multihost import host_share, merge
 
 ARGS = ["--queries", "5", "--layer", "2", "--capacity", "48", "--proposals", "16", "--ber-steps", "40"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from gbas_jax.ops import conv2d
+from gbas_jax.models.ops import conv2d
 
 CASES = [  # (size, kernel, stride, padding, lhs_dilation)
     (16, 3, (1, 1), ((1, 1), (1, 1)), (1, 1)),   # 3x3 "extra" conv

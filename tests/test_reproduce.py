@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from gbas_jax.baselines import linf_half_side
+from gbas_jax.core.baselines import linf_half_side
 from gbas_jax.cli import main
 
 

@@ -7,13 +7,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gbas_jax as gb
+from gbas_jax.core.rrt import SPACING_RTOL
 from conftest import z_query
 
 ARCHS = [
     dict(latent_dim=2, image_size=28, channels=1, widths=(8, 8, 4, 4)),
     dict(latent_dim=6, image_size=32, channels=1, widths=(8, 8, 4, 4)),
 ]
-TOL = 1.0 - gb.rrt.SPACING_RTOL
+TOL = 1.0 - SPACING_RTOL
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,7 +58,7 @@ def check_tree(gen, z0, layer, V, cfg, tree):
         assert np.all(outside < margin)
     assert bool(tree.rejected_overflow) == (int(tree.num_rejected) > cfg.reject_capacity)
     assert int(tree.num_proposals) == cfg.proposals * int(tree.iterations)
-    if int(tree.stop_reason) == gb.STOP_CAPACITY:
+    if tree.stop() == gb.StopReason.CAPACITY:
         assert n == cfg.capacity
     else:
         assert int(tree.iterations) == cfg.max_iterations and n < cfg.capacity
@@ -84,7 +85,7 @@ def test_tree_grows_to_boundaries_and_overflows_as_data():
     cfg = gb.EGBASConfig(capacity=2000, proposals=32, max_iterations=25, step_size=0.2, interval=2.0,
                          reject_capacity=8)
     tree = gb.gb_rrt(gen, z0, 1, V, cfg, key=jax.random.key(1))
-    assert gb.stop_reason_name(tree.stop_reason) == "max_iterations"
+    assert tree.stop() == gb.StopReason.MAX_ITERATIONS
     assert int(tree.iterations) == 25
     assert int(tree.num_rejected) > 8 and bool(tree.rejected_overflow)
     check_tree(gen, z0, 1, V, cfg, tree)
@@ -96,7 +97,7 @@ def test_capacity_stop_and_dropped_count():
     V = np.zeros(gen.layer_size(2), np.int8)  # whole space: every well-spaced step is accepted
     cfg = gb.EGBASConfig(capacity=10, proposals=64, max_iterations=100, step_size=0.1, interval=1.0)
     tree = gb.gb_rrt(gen, z0, 2, V, cfg, key=jax.random.key(2))
-    assert gb.stop_reason_name(tree.stop_reason) == "capacity"
+    assert tree.stop() == gb.StopReason.CAPACITY
     assert int(tree.num_samples) == 10 and int(tree.num_rejected) == 0
     assert int(tree.num_dropped) > 0  # the first batch accepts more than fits
     check_tree(gen, z0, 2, V, cfg, tree)

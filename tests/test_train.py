@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import gbas_jax as gb
-from gbas_jax.train import TrainConfig, load_mnist, train, train_and_save
+from gbas_jax.apps.train import TrainConfig, load_mnist, train, train_and_save
 
 TINY = TrainConfig(latent_dim=4, widths=(8, 4, 4, 4), disc_widths=(4, 4, 8), steps=3, batch_size=8, n_critic=2)
 
@@ -26,7 +26,7 @@ def test_training_steps_update_everything():
 
 def test_train_and_save_roundtrip(tmp_path, monkeypatch):
     data = np.random.default_rng(0).uniform(-1, 1, (32, 28, 28, 1)).astype(np.float32)
-    monkeypatch.setattr("gbas_jax.train.load_mnist", lambda size: data)
+    monkeypatch.setattr("gbas_jax.apps.train.load_mnist", lambda size: data)
     rec = train_and_save(TINY, str(tmp_path / "m"), progress=False, command="test")
     assert rec["training"]["config"]["steps"] == 3
     gen = gb.load_pretrained(str(tmp_path / "m"))

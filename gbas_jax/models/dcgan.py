@@ -40,8 +40,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ..discriminator import Discriminator, FlaxDiscriminatorModel
-from ..generator import FlaxModel, Generator
+from ..core.discriminator import Discriminator
+from ..core.model import ConvGeometry, Generator, LinearMap
+from .adapters import FlaxDiscriminatorModel, FlaxModel
 from .layers import Conv, ConvTranspose
 
 def _geometry(image_size: int) -> Tuple[int, int]:
@@ -63,7 +64,7 @@ def default_widths(image_size: int, base_width: int = 32, extra_layers: Optional
     return pyramid + (base_width,) * extra_layers
 
 
-def _check_widths(image_size, widths):
+def check_widths(image_size, widths):
     _, ups = _geometry(image_size)
     widths = tuple(int(w) for w in widths)
     if len(widths) < ups or any(w < 1 for w in widths):
@@ -114,8 +115,7 @@ class DCGANGenerator(nn.Module):
 
     def linear_map(self, layer: int):
         """Layer ``layer``'s linear map with eval-mode BatchNorm folded into a
-        per-channel scale and shift (:class:`gbas_jax.kept.LinearMap`)."""
-        from ..kept import ConvGeometry, LinearMap
+        per-channel scale and shift (:class:`~gbas_jax.core.model.LinearMap`)."""
         if not 1 <= layer <= self.num_layers:
             return None
         p, st = self.variables["params"], self.variables["batch_stats"]
@@ -214,7 +214,7 @@ def dcgan(*, key: jax.Array, latent_dim: int = 100, image_size: int = 32, channe
     """
     if latent_dim < 1 or channels < 1:
         raise ValueError("latent_dim and channels must be >= 1")
-    widths = _check_widths(image_size, widths if widths is not None else default_widths(image_size, base_width))
+    widths = check_widths(image_size, widths if widths is not None else default_widths(image_size, base_width))
     module = DCGANGenerator(latent_dim=int(latent_dim), image_size=int(image_size),
                             channels=int(channels), widths=widths)
     k_init, k_stats = jax.random.split(key)
@@ -234,7 +234,7 @@ def dcgan_discriminator(*, key: jax.Array, image_size: int = 32, channels: int =
         n_extra = len(widths) - ups
         # First block and the extras at base_width, then doubling per downsampling.
         widths = (base_width,) * (1 + n_extra) + tuple(base_width * 2 ** k for k in range(1, ups))
-    widths = _check_widths(image_size, widths)
+    widths = check_widths(image_size, widths)
     module = DCGANDiscriminator(image_size=int(image_size), channels=int(channels), widths=widths)
     variables = module.init(key, jnp.zeros((1, image_size, image_size, channels), jnp.float32))
     return Discriminator(FlaxDiscriminatorModel(module), {"params": variables["params"]})

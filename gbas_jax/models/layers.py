@@ -1,4 +1,4 @@
-"""Convolution layers (Flax linen) built on :func:`gbas_jax.ops.conv2d`.
+"""Convolution layers (Flax linen) built on :func:`gbas_jax.models.ops.conv2d`.
 
 Parameters are named and shaped as Flax's own ``nn.Conv`` / ``nn.ConvTranspose``
 (``kernel`` ``(kh, kw, in, out)``, optional ``bias`` ``(out,)``), so checkpoints
@@ -11,7 +11,7 @@ from typing import Callable
 
 import flax.linen as nn
 
-from ..ops import conv2d
+from .ops import conv2d
 
 
 class Conv(nn.Module):

@@ -46,7 +46,7 @@ Discriminator (zoo layout only: the dissect port ships no discriminator):
 (groups of 4), a 3x3 conv + LReLU, a dense ``16*w_0 -> w_0`` + LReLU, and the
 decision layer.  :meth:`PGGANDiscriminator.features` returns the ``fromRGB``
 output and each scale's pooled output, all before the minibatch statistic
-(DESIGN.md section 5).
+(``docs/design.md``, metrics).
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ..discriminator import Discriminator, FlaxDiscriminatorModel
-from ..generator import FlaxModel, Generator
+from ..core.discriminator import Discriminator
+from ..core.model import ConvGeometry, Generator, LinearMap
+from .adapters import FlaxDiscriminatorModel, FlaxModel
 from .layers import Conv
 
 LAYOUTS = ("zoo", "dissect")
@@ -139,7 +140,8 @@ class PGGANGenerator(nn.Module):
             return w[s - 1], w[s], 3, True
         return w[s], w[s], 3, False
 
-    def _scale(self, layer: int) -> float:
+    def weight_scale(self, layer: int) -> float:
+        """The equalised-learning-rate constant of layer ``layer``'s linear map (1 if off)."""
         if not self.equalized:
             return 1.0
         cin, _, k, _ = self._spec(layer)
@@ -174,7 +176,7 @@ class PGGANGenerator(nn.Module):
             h = upsample2(h)
         y = self.linears[layer - 1](h)
         b = self.biases[layer - 1]
-        c = self._scale(layer)
+        c = self.weight_scale(layer)
         y = c * (y + b) if self.layout == "zoo" else c * y + b
         if layer == 1:
             y = y.reshape(y.shape[0], 4, 4, self.widths[0])
@@ -182,12 +184,11 @@ class PGGANGenerator(nn.Module):
 
     def linear_map(self, layer: int):
         """Layer ``layer``'s linear map with the weight scale and bias folded into a
-        per-channel scale and shift (:class:`gbas_jax.kept.LinearMap`)."""
-        from ..kept import ConvGeometry, LinearMap
+        per-channel scale and shift (:class:`~gbas_jax.core.model.LinearMap`)."""
         if not 1 <= layer <= self.num_layers:
             return None
         p = self.variables["params"]
-        kernel, b, c = p[f"linears_{layer - 1}"]["kernel"], p[f"bias_{layer - 1}"], self._scale(layer)
+        kernel, b, c = p[f"linears_{layer - 1}"]["kernel"], p[f"bias_{layer - 1}"], self.weight_scale(layer)
         scale = jnp.full(b.shape, c, b.dtype)
         shift = c * b if self.layout == "zoo" else b
         if layer == 1:
@@ -196,7 +197,7 @@ class PGGANGenerator(nn.Module):
         s = (layer - 1) // 2
         size = 4 * 2 ** s
         geom = ConvGeometry(k, k // 2, 1, 2 if up else 1, (size // 2 if up else size,) * 2, (size, size))
-        return LinearMap(kernel, scale, shift, geom, pixel_norm_prelude=self.layout == "dissect")
+        return LinearMap(kernel, scale, shift, geom, prelude=pixel_norm if self.layout == "dissect" else None)
 
     def activation(self, a, layer: int):
         if layer > self.num_layers:
@@ -285,7 +286,7 @@ class PGGANDiscriminator(nn.Module):
         return (self._c(w[0]) * self.decision(x))[:, 0]
 
 
-def _check_widths(resolution, widths):
+def check_widths(resolution, widths):
     n = num_scales(resolution)
     widths = tuple(int(x) for x in widths)
     if len(widths) != n or any(x < 1 for x in widths):
@@ -328,7 +329,7 @@ def pggan(*, key: jax.Array, latent_dim: int = 512, resolution: int = 64, channe
         raise ValueError("latent_dim and channels must be >= 1")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    widths = _check_widths(resolution, widths if widths is not None else default_widths(resolution, max_width))
+    widths = check_widths(resolution, widths if widths is not None else default_widths(resolution, max_width))
     module = PGGANGenerator(latent_dim=int(latent_dim), widths=widths, channels=int(channels), layout=layout)
     k_init, k_bias = jax.random.split(key)
     variables = {"params": module.init(k_init, jnp.zeros((1, latent_dim), jnp.float32))["params"]}
@@ -341,7 +342,7 @@ def pggan_discriminator(*, key: jax.Array, resolution: int = 64, channels: int =
                         widths: Optional[Sequence[int]] = None, max_width: int = 512,
                         minibatch_stddev: bool = True) -> Discriminator:
     """A randomly initialised pytorch_GAN_zoo PGGAN discriminator."""
-    widths = _check_widths(resolution, widths if widths is not None else default_widths(resolution, max_width))
+    widths = check_widths(resolution, widths if widths is not None else default_widths(resolution, max_width))
     module = PGGANDiscriminator(widths=widths, channels=int(channels), minibatch_stddev=bool(minibatch_stddev))
     variables = module.init(key, jnp.zeros((1, resolution, resolution, channels), jnp.float32))
     return Discriminator(FlaxDiscriminatorModel(module), {"params": variables["params"]})

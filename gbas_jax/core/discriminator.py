@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, List
+from typing import List
 
 import jax
+
+from .pytree import ModelPytree
 
 
 class DiscriminatorModel:
@@ -23,35 +24,12 @@ class DiscriminatorModel:
         raise NotImplementedError
 
 
-@dataclasses.dataclass(frozen=True)
-class FlaxDiscriminatorModel(DiscriminatorModel):
-    """Adapter for a linen module with ``features(x)`` and ``__call__(x)``."""
-
-    module: Any
-
-    def features(self, params, x):
-        return self.module.apply(params, x, method="features")
-
-    def logits(self, params, x):
-        return self.module.apply(params, x)
-
-
 @jax.tree_util.register_pytree_node_class
-class Discriminator:
-    """A discriminator: ``params`` are leaves, ``model`` is static."""
+class Discriminator(ModelPytree):
+    """A discriminator as a pytree: ``params`` are the leaves, ``model`` (a
+    :class:`DiscriminatorModel`) is static."""
 
-    __slots__ = ("model", "params")
-
-    def __init__(self, model: DiscriminatorModel, params: Any):
-        self.model = model
-        self.params = params
-
-    def tree_flatten(self):
-        return (self.params,), self.model
-
-    @classmethod
-    def tree_unflatten(cls, model, children):
-        return cls(model, children[0])
+    __slots__ = ()
 
     def features(self, x) -> List[jax.Array]:
         """``(B, H, W, C) ->`` list of ``(B, ...)`` post-activation features per block."""

@@ -1,7 +1,7 @@
 r"""``gbas-jax reproduce``: the paper's Section 4 on a loadable model.
 
 For ``queries`` seeded queries and each target layer: E-GBAS, the epsilon-L2 and
-epsilon-Linf baselines calibrated per query (:mod:`gbas_jax.baselines`), and
+epsilon-Linf baselines calibrated per query (:mod:`gbas_jax.core.baselines`), and
 
 * Table 1: image variation (per-pixel std) of each method's samples, mean and
   standard error over queries;
@@ -25,29 +25,25 @@ import json
 import math
 import os
 import time
-import warnings
-from typing import Optional, Sequence
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import baselines, viz
-from ._io import atomic_folder
-from .checkpoint import load_discriminator, load_pretrained, read_architecture
-from .config import EGBASConfig
-from .egbas import egbas
-from .region import in_region
-from .sampling import method_metrics
+from ..core import baselines
+from ..core.config import EGBASConfig
+from ..core.egbas import egbas
+from ..core.metrics import sample_set_metrics
+from ..core.queries import query_latents
+from ..core.region import in_region
+from ..io import images
+from ..io.atomic import atomic_folder
+from ..io.checkpoint import load_discriminator, load_pretrained, read_architecture
+from . import presets
+from .common import write_json
 
 METHODS = ("E-GBAS", "eps-L2", "eps-Linf")
-
-#: The library defaults, but room for 65,536 rejected candidates: eps_L2 is calibrated
-#: from the *stored* rejected candidates, and the rejected buffer keeps the first M.
-#: At layer 1 of dcgan-mnist GB-RRT rejects 5,000-50,000 candidates; with M = 1,024
-#: only the early ones, near the query, were used, which shrank eps_L2 and reversed
-#: Table 1 at that layer (see the README).
-REPRODUCE_DEFAULTS = EGBASConfig(reject_capacity=65536)
 
 
 def _mean_se(values):
@@ -62,14 +58,24 @@ def _mc_acceptance(gen, z0, layer, V, cfg, n, key):
     return float(jnp.mean(in_region(gen, u, layer, V).astype(jnp.float32)))
 
 
-def run_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]] = None, queries: int = 10,
-                  seed: int = 0, cfg: Optional[EGBASConfig] = None, out: str = "out/reproduce",
-                  mc_proposals: int = 4096, figure4_model: Optional[str] = "dcgan-mnist-2d",
-                  progress: bool = True) -> dict:
-    """Run the evaluation and write the report folder; returns the results dict."""
+class ReproduceRun(NamedTuple):
+    """What ``reproduce`` computed: ``results`` (the JSON: per-query rows and the
+    summary), sample images of the first queries ``(layer, query, method) ->
+    (n, H, W, C)``, the first queries' images, and the Figure 4 data (or None)."""
+
+    results: dict
+    kept_images: Dict[Tuple[int, int, str], np.ndarray]
+    query_images: np.ndarray
+    figure4: Optional[dict]
+
+
+def compute_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]] = None, queries: int = 10,
+                      seed: int = 0, cfg: Optional[EGBASConfig] = None, mc_proposals: int = 4096,
+                      figure4_model: Optional[str] = "dcgan-mnist-2d", progress: bool = True) -> ReproduceRun:
+    """Run the evaluation; nothing is written."""
     from tqdm.auto import tqdm
 
-    cfg = cfg or REPRODUCE_DEFAULTS
+    cfg = cfg or presets.REPRODUCE
     t_start = time.perf_counter()
     gen = load_pretrained(model)
     disc = load_discriminator(model) if read_architecture(model).get("discriminator") else None
@@ -79,7 +85,7 @@ def run_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]] = 
             raise ValueError(f"layer {layer} is outside 1..{gen.num_layers} for {model!r}")
     if queries < 2:
         raise ValueError("queries must be >= 2 (standard errors need two)")
-    z0s = np.asarray(jax.random.normal(jax.random.key(seed), (queries, gen.latent_dim)), np.float32)
+    z0s = query_latents(gen.latent_dim, seed, queries)
 
     per_query = {layer: [] for layer in layers}
     keep = {}  # pictures: sample images of the first queries
@@ -87,53 +93,73 @@ def run_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]] = 
         for layer in layers:
             for q in range(queries):
                 bar.set_postfix_str(f"layer {layer}, query {q}")
-                k = jax.random.fold_in(jax.random.key(seed + 1), layer * 100_003 + q)
-                k_run, k_l2, k_linf, k_mc = jax.random.split(k, 4)
-                z0 = z0s[q]
-                t = time.perf_counter()
-                res = jax.block_until_ready(egbas(gen, z0, layer, cfg, key=k_run))
-                t_egbas = time.perf_counter() - t
-                n = int(res.tree.num_samples)
-                zs = {"E-GBAS": np.asarray(res.tree.samples[:n])}
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    cal, info = baselines.calibrate(res, return_info=True)
-                zs["eps-L2"] = np.asarray(baselines.sample_l2_ball(z0, cal.eps_l2, n, key=k_l2))
-                zs["eps-Linf"] = np.asarray(baselines.sample_linf_ball(z0, cal.eps_linf, n, key=k_linf))
-                row = {"query": q, "num_kept": int(res.num_kept), "units": int(res.theta.shape[0]),
-                       "kept_error": float(res.kept_error), "samples": n,
-                       "proposals": int(res.tree.num_proposals), "rejected": int(res.tree.num_rejected),
-                       "stop_reason": int(res.tree.stop_reason),
-                       "rejected_overflow": bool(res.tree.rejected_overflow),
-                       "egbas_acceptance": (n - 1) / max(1, int(res.tree.num_proposals)),
-                       "mc_acceptance": _mc_acceptance(gen, jnp.asarray(z0), layer, res.indicator, cfg,
-                                                       mc_proposals, k_mc),
-                       "eps_l2": cal.eps_l2, "eps_linf": cal.eps_linf, "min_dist": info.min_dist,
-                       "max_dist": info.max_dist, "calibration_fallback": info.fallback,
-                       "egbas_seconds": t_egbas, "methods": {}}
-                for name in METHODS:
-                    row["methods"][name], imgs = method_metrics(gen, disc, layer, z0, res.indicator, zs[name])
-                    if q < 3:
-                        keep[(layer, q, name)] = imgs
+                row, imgs = _one_query(gen, disc, layer, z0s[q], cfg, mc_proposals,
+                                       jax.random.fold_in(jax.random.key(seed + 1), layer * 100_003 + q))
+                row["query"] = q
                 per_query[layer].append(row)
+                if q < 3:
+                    keep.update({(layer, q, name): im for name, im in imgs.items()})
                 bar.update(1)
 
     results = {"model": model, "layers": list(layers), "queries": queries, "seed": seed,
                "config": dataclasses.asdict(cfg), "mc_proposals": mc_proposals,
                "device": jax.devices()[0].device_kind, "per_query": {str(k): v for k, v in per_query.items()},
                "summary": _summarise(per_query, disc is not None)}
+    f4 = _figure4_data(figure4_model, cfg, seed) if figure4_model else None
+    if f4 is not None:
+        results["figure4"] = f4["record"]
+    results["seconds"] = round(time.perf_counter() - t_start, 1)
+    return ReproduceRun(results, keep, np.asarray(gen.generate(z0s[:3])), f4)
+
+
+def _one_query(gen, disc, layer, z0, cfg, mc_proposals, key):
+    """E-GBAS, both baselines and their metrics for one query and layer."""
+    k_run, k_l2, k_linf, k_mc = jax.random.split(key, 4)
+    t = time.perf_counter()
+    res = jax.block_until_ready(egbas(gen, z0, layer, cfg, key=k_run))
+    t_egbas = time.perf_counter() - t
+    zs = {"E-GBAS": res.tree.accepted()}
+    n = len(zs["E-GBAS"])
+    cal, info = baselines.calibrate(res, return_info=True)
+    zs["eps-L2"] = np.asarray(baselines.sample_l2_ball(z0, cal.eps_l2, n, key=k_l2))
+    zs["eps-Linf"] = np.asarray(baselines.sample_linf_ball(z0, cal.eps_linf, n, key=k_linf))
+    row = {"query": None, "num_kept": int(res.num_kept), "units": int(res.theta.shape[0]),
+           "kept_error": float(res.kept_error), "samples": n,
+           "proposals": int(res.tree.num_proposals), "rejected": int(res.tree.num_rejected),
+           "stop_reason": int(res.tree.stop_reason),
+           "rejected_overflow": bool(res.tree.rejected_overflow),
+           "egbas_acceptance": (n - 1) / max(1, int(res.tree.num_proposals)),
+           "mc_acceptance": _mc_acceptance(gen, jnp.asarray(z0), layer, res.indicator, cfg, mc_proposals, k_mc),
+           "eps_l2": cal.eps_l2, "eps_linf": cal.eps_linf, "min_dist": info.min_dist,
+           "max_dist": info.max_dist, "calibration_fallback": info.fallback,
+           "egbas_seconds": t_egbas, "methods": {}}
+    imgs = {}
+    for name in METHODS:
+        row["methods"][name], imgs[name] = sample_set_metrics(gen, disc, layer, z0, res.indicator, zs[name])
+    return row, imgs
+
+
+def write_reproduce(run: ReproduceRun, out: str) -> dict:
+    """Write ``report.md``, ``results.json`` and the figures (whole or not at all)."""
+    layers = run.results["layers"]
     with atomic_folder(out) as tmp:
-        query_imgs = np.asarray(gen.generate(z0s[:3]))
-        _figure7(keep, query_imgs, layers, os.path.join(tmp, "figure7.png"))
-        _figure6(keep, query_imgs, layers, os.path.join(tmp, "figure6.png"))
-        if figure4_model:
-            results["figure4"] = _figure4(figure4_model, cfg, seed, os.path.join(tmp, "figure4.png"))
-        results["seconds"] = round(time.perf_counter() - t_start, 1)
-        with open(os.path.join(tmp, "results.json"), "w") as f:
-            json.dump(results, f, indent=1)
+        _figure7(run.kept_images, run.query_images, layers, os.path.join(tmp, "figure7.png"))
+        _figure6(run.kept_images, run.query_images, layers, os.path.join(tmp, "figure6.png"))
+        if run.figure4 is not None:
+            _figure4_plot(run.figure4, os.path.join(tmp, "figure4.png"))
+        write_json(os.path.join(tmp, "results.json"), run.results, indent=1)
         with open(os.path.join(tmp, "report.md"), "w") as f:
-            f.write(report_markdown(results))
-    return results
+            f.write(report_markdown(run.results))
+    return run.results
+
+
+def run_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]] = None, queries: int = 10,
+                  seed: int = 0, cfg: Optional[EGBASConfig] = None, out: str = "out/reproduce",
+                  mc_proposals: int = 4096, figure4_model: Optional[str] = "dcgan-mnist-2d",
+                  progress: bool = True) -> dict:
+    """:func:`compute_reproduce`, then :func:`write_reproduce`; returns the results."""
+    return write_reproduce(compute_reproduce(model, layers, queries, seed, cfg, mc_proposals, figure4_model,
+                                             progress), out)
 
 
 def _summarise(per_query, has_disc):
@@ -251,7 +277,7 @@ def _figure7(keep, query_imgs, layers, path, n=8):
             rows += [np.concatenate([query_imgs[q:q + 1], keep[(layer, q, "eps-L2")][:n]]),
                      np.concatenate([query_imgs[q:q + 1], keep[(layer, q, "E-GBAS")][1:n + 1]])]
             labels += [f"q{q} L{layer} eps-L2", f"q{q} L{layer} E-GBAS"]
-    viz.labelled_rows(rows, labels, ncol=n + 1, scale=2, label_width=110).save(path)
+    images.labelled_rows(rows, labels, ncol=n + 1, scale=2, label_width=110).save(path)
 
 
 def _figure6(keep, query_imgs, layers, path):
@@ -263,43 +289,43 @@ def _figure6(keep, query_imgs, layers, path):
         top = max(float(np.max(m)) for m in maps) or 1.0
         rows.append(np.concatenate([query_imgs[q:q + 1]] + [(2 * m / top - 1)[None] for m in maps]))
         labels.append(f"query {q}")
-    viz.labelled_rows(rows, labels, ncol=len(layers) + 1, scale=3, label_width=80).save(path)
+    images.labelled_rows(rows, labels, ncol=len(layers) + 1, scale=3, label_width=80).save(path)
 
 
-def _figure4(model, cfg, seed, path):
+def _figure4_data(model, cfg, seed):
+    gen = load_pretrained(model)  # a clear ValueError for an unknown name or folder
+    c = dataclasses.replace(presets.BOUNDARIES, capacity=min(cfg.capacity, presets.BOUNDARIES.capacity),
+                            ber_steps=cfg.ber_steps)
+    layer = 1
+    z0 = query_latents(gen.latent_dim, seed)
+    res = egbas(gen, z0, layer, c, key=jax.random.key(seed))
+    cal, info = baselines.calibrate(res, return_info=True)
+    s = res.tree.accepted()
+    rej = res.tree.stored_rejected()
+    record = {"model": model, "layer": layer, "query": z0.tolist(), "samples": len(s),
+              "rejected": int(res.tree.num_rejected), "min_dist": info.min_dist, "max_dist": info.max_dist,
+              "eps_l2": cal.eps_l2, "eps_linf": cal.eps_linf}
+    return {"record": record, "samples": s, "rejected": rej, "z_avg": info.z_avg}
+
+
+def _figure4_plot(f4, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .boundary_map import BOUNDARY_DEFAULTS
-
-    gen = load_pretrained(model)  # a clear ValueError for an unknown name or folder
-    c = dataclasses.replace(BOUNDARY_DEFAULTS, capacity=min(cfg.capacity, BOUNDARY_DEFAULTS.capacity),
-                            ber_steps=cfg.ber_steps)
-    layer = 1
-    z0 = np.asarray(jax.random.normal(jax.random.key(seed), (gen.latent_dim,)), np.float32)
-    res = egbas(gen, z0, layer, c, key=jax.random.key(seed))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        cal, info = baselines.calibrate(res, return_info=True)
-    n = int(res.tree.num_samples)
-    s = np.asarray(res.tree.samples[:n])
-    m = min(int(res.tree.num_rejected), res.tree.rejected.shape[0])
-    rej = np.asarray(res.tree.rejected[:m])
+    r, s, rej = f4["record"], f4["samples"], f4["rejected"]
     fig, ax = plt.subplots(figsize=(6, 6))
-    ax.scatter(s[:, 0], s[:, 1], s=4, c="k", label=f"accepted ({n})")
-    if m:
-        ax.scatter(rej[:, 0], rej[:, 1], s=6, c="r", marker="x", lw=0.7, label=f"rejected ({m} stored)")
-    ax.scatter([info.z_avg[0]], [info.z_avg[1]], s=60, c="b", label="mean of accepted")
-    for r, col, lab in ((info.min_dist, "red", "min"), (info.max_dist, "orange", "max"),
-                        (cal.eps_l2, "blue", "eps_L2")):
-        ax.add_patch(plt.Circle(info.z_avg, r, fill=False, color=col, lw=1.2, label=f"{lab} = {r:.3f}"))
+    ax.scatter(s[:, 0], s[:, 1], s=4, c="k", label=f"accepted ({len(s)})")
+    if len(rej):
+        ax.scatter(rej[:, 0], rej[:, 1], s=6, c="r", marker="x", lw=0.7, label=f"rejected ({len(rej)} stored)")
+    ax.scatter([f4["z_avg"][0]], [f4["z_avg"][1]], s=60, c="b", label="mean of accepted")
+    for rad, col, lab in ((r["min_dist"], "red", "min"), (r["max_dist"], "orange", "max"),
+                          (r["eps_l2"], "blue", "eps_L2")):
+        ax.add_patch(plt.Circle(f4["z_avg"], rad, fill=False, color=col, lw=1.2, label=f"{lab} = {rad:.3f}"))
     ax.set_aspect("equal")
     ax.autoscale_view()
     ax.legend(fontsize=8, loc="upper right")
-    ax.set_title(f"{model}, layer {layer}: calibration of eps_L2")
+    ax.set_title(f"{r['model']}, layer {r['layer']}: calibration of eps_L2")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return {"model": model, "layer": layer, "query": z0.tolist(), "samples": n, "rejected": int(res.tree.num_rejected),
-            "min_dist": info.min_dist, "max_dist": info.max_dist, "eps_l2": cal.eps_l2, "eps_linf": cal.eps_linf}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import _validation as V_
+from . import validation
 
 
 def sign_indicator(a: jax.Array) -> jax.Array:
@@ -28,23 +28,29 @@ def halfspace_indicator(gen, z0, layer: int, theta, threshold=0.5) -> jax.Array:
     Args:
       z0: query ``(Dz,)``; theta: keep-probabilities ``(D_l,)``; threshold: ``p``.
     """
-    layer = V_.check_layer(gen, layer)
-    V_.check_latents(gen, z0, batched=False)
-    threshold = V_.check_threshold(threshold)
-    return _indicator(gen, jnp.asarray(z0, jnp.float32), layer, theta, threshold)
+    layer = validation.check_layer(gen, layer)
+    validation.check_latents(gen, z0, batched=False)
+    threshold = validation.check_threshold(threshold)
+    return compute_indicator(gen, jnp.asarray(z0, jnp.float32), layer, theta, threshold)
 
 
-def _indicator(gen, z0, layer, theta, threshold):
+def compute_indicator(gen, z0, layer: int, theta, threshold) -> jax.Array:
+    """:func:`halfspace_indicator` without input checks (traceable)."""
     a0 = gen.boundary(z0[None], layer)[0]
     return jnp.where(theta > threshold, sign_indicator(a0), jnp.int8(0))
+
+
+def slack(a: jax.Array, signs: jax.Array) -> jax.Array:
+    r""":math:`\min_{i: s^i \ne 0} s^i a^i` over the last axis (``+inf`` when every
+    sign is 0): ``a`` ``(..., D)`` pre-activations, ``signs`` ``(D,)`` in
+    ``{-1, 0, +1}`` (any dtype)."""
+    return jnp.min(jnp.where(signs != 0, signs.astype(a.dtype) * a, jnp.inf), axis=-1)
 
 
 def region_margin(gen, z, layer: int, V) -> jax.Array:
     r"""Signed slack :math:`\min_{i: V^i \ne 0} V^i a_l^i(z)`, ``(B,)``; ``+inf``
     when no boundary is kept.  ``z`` is in the region iff the slack is ``>= 0``."""
-    a = gen.boundary(z, layer)
-    s = jnp.where(V != 0, V.astype(a.dtype) * a, jnp.inf)
-    return jnp.min(s, axis=-1)
+    return slack(gen.boundary(z, layer), V)
 
 
 def in_region(gen, z, layer: int, V, margin: float = 0.0) -> jax.Array:
@@ -53,9 +59,9 @@ def in_region(gen, z, layer: int, V, margin: float = 0.0) -> jax.Array:
     ``margin`` > 0 accepts points up to ``margin`` outside each kept boundary
     (for re-checking points that sit on a boundary by construction).
     """
-    layer = V_.check_layer(gen, layer)
-    V_.check_latents(gen, z, batched=True, name="z")
-    V_.check_indicator(gen, layer, V)
+    layer = validation.check_layer(gen, layer)
+    validation.check_latents(gen, z, batched=True, name="z")
+    validation.check_indicator(gen, layer, V)
     return _in_region(gen, jnp.asarray(z, jnp.float32), layer, jnp.asarray(V), margin)
 
 
@@ -66,9 +72,9 @@ def _in_region(gen, z, layer, V, margin=0.0):
 def nrs_fraction(gen, z, layer: int, z0) -> jax.Array:
     """Fraction of rows of ``z`` (``(B, Dz)``) that satisfy the full NRS condition
     (Definition 4): every unit of ``layer`` has the same sign as at ``z0``."""
-    layer = V_.check_layer(gen, layer)
-    V_.check_latents(gen, z, batched=True, name="z")
-    V_.check_latents(gen, z0, batched=False)
+    layer = validation.check_layer(gen, layer)
+    validation.check_latents(gen, z, batched=True, name="z")
+    validation.check_latents(gen, z0, batched=False)
     s = sign_indicator(gen.boundary(jnp.asarray(z, jnp.float32), layer))
     s0 = sign_indicator(gen.boundary(jnp.asarray(z0, jnp.float32)[None], layer))
     return jnp.mean(jnp.all(s == s0, axis=-1).astype(jnp.float32))

@@ -9,7 +9,7 @@ Layout of a model folder::
     generator/            orbax checkpoint of the generator's variables
     discriminator/        orbax checkpoint of the discriminator's variables (optional)
 
-``generator.type`` names a builder in :data:`GENERATOR_BUILDERS` that turns the
+``generator.type`` names a builder of :mod:`gbas_jax.models.registry` that turns the
 settings into a Flax module; the checkpoint is restored against that module's
 abstract variables, so shapes are checked on load.  Models never read files:
 loading lives here.  Shipped models are folders inside ``gbas_jax/pretrained``.
@@ -19,62 +19,20 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Optional
 
 import jax
-import jax.numpy as jnp
+import orbax.checkpoint as ocp
 
-from ._io import atomic_folder
-from .discriminator import Discriminator, FlaxDiscriminatorModel
-from .generator import FlaxModel, Generator
+from ..core.discriminator import Discriminator
+from ..core.model import Generator
+from ..models import registry
+from .atomic import atomic_folder
 
 FORMAT = "gbas-jax/1"
-PRETRAINED_DIR = os.path.join(os.path.dirname(__file__), "pretrained")
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained")
 #: Names of the models shipped inside the package.
 PRETRAINED = ("dcgan-mnist", "dcgan-mnist-2d")
-
-
-def _dcgan_generator(spec):
-    from .models.dcgan import DCGANGenerator, _check_widths
-    return DCGANGenerator(latent_dim=int(spec["latent_dim"]), image_size=int(spec["image_size"]),
-                          channels=int(spec["channels"]),
-                          widths=_check_widths(int(spec["image_size"]), spec["widths"]))
-
-
-def _dcgan_discriminator(spec):
-    from .models.dcgan import DCGANDiscriminator, _check_widths
-    return DCGANDiscriminator(image_size=int(spec["image_size"]), channels=int(spec["channels"]),
-                              widths=_check_widths(int(spec["image_size"]), spec["widths"]),
-                              batch_norm=bool(spec.get("batch_norm", False)),
-                              use_bias=bool(spec.get("use_bias", True)))
-
-
-def _pggan_generator(spec):
-    from .models.pggan import PGGANGenerator, _check_widths
-    return PGGANGenerator(latent_dim=int(spec["latent_dim"]), channels=int(spec["channels"]),
-                          widths=_check_widths(int(spec["resolution"]), spec["widths"]),
-                          layout=str(spec.get("layout", "zoo")), equalized=bool(spec.get("equalized", True)),
-                          normalization=bool(spec.get("normalization", True)),
-                          leak=float(spec.get("leak", 0.2)), output_clamp=bool(spec.get("output_clamp", False)))
-
-
-def _pggan_discriminator(spec):
-    from .models.pggan import PGGANDiscriminator, _check_widths
-    return PGGANDiscriminator(widths=_check_widths(int(spec["resolution"]), spec["widths"]),
-                              channels=int(spec["channels"]),
-                              minibatch_stddev=bool(spec.get("minibatch_stddev", True)),
-                              decision_size=int(spec.get("decision_size", 1)),
-                              equalized=bool(spec.get("equalized", True)), leak=float(spec.get("leak", 0.2)))
-
-
-#: ``type -> (spec dict -> linen module)``; converters register more architectures here.
-GENERATOR_BUILDERS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_generator, "pggan": _pggan_generator}
-DISCRIMINATOR_BUILDERS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_discriminator,
-                                                            "pggan": _pggan_discriminator}
-
-
-def _image_size(spec):
-    return int(spec.get("image_size", spec.get("resolution", 0)))
 
 
 def resolve(name_or_path: str) -> str:
@@ -100,31 +58,19 @@ def read_architecture(name_or_path: str) -> dict:
     return arch
 
 
-def _abstract(module, example):
-    shapes = jax.eval_shape(lambda x: module.init(jax.random.key(0), x), example)
-    return jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype), shapes)
-
-
 def _restore(path, abstract):
-    import orbax.checkpoint as ocp
     return ocp.StandardCheckpointer().restore(path, abstract)
-
-
-def _builder(table, spec, what):
-    kind = spec.get("type") if isinstance(spec, dict) else None
-    if kind not in table:
-        raise ValueError(f"unknown {what} type {kind!r}; known: {sorted(table)}")
-    return table[kind](spec)
 
 
 def load_pretrained(name_or_path: str = "dcgan-mnist") -> Generator:
     """A :class:`~gbas_jax.Generator` from a shipped name (:data:`PRETRAINED`) or a
     model folder (for example one written by ``python -m converters``)."""
     arch = read_architecture(name_or_path)
-    module = _builder(GENERATOR_BUILDERS, arch.get("generator"), "generator")
-    abstract = dict(_abstract(module, jnp.zeros((1, module.latent_dim))))
+    spec = arch.get("generator")
+    module = registry.generator_module(spec)
+    abstract = registry.abstract_variables(module, registry.example_input(spec, "generator"))
     variables = _restore(os.path.join(resolve(name_or_path), "generator"), abstract)
-    return Generator(FlaxModel(module), variables)
+    return registry.make_generator(module, variables)
 
 
 def load_discriminator(name_or_path: str = "dcgan-mnist") -> Discriminator:
@@ -133,19 +79,16 @@ def load_discriminator(name_or_path: str = "dcgan-mnist") -> Discriminator:
     spec = arch.get("discriminator")
     if not spec:
         raise ValueError(f"{name_or_path!r} has no discriminator")
-    module = _builder(DISCRIMINATOR_BUILDERS, spec, "discriminator")
-    s = _image_size(spec)
-    abstract = dict(_abstract(module, jnp.zeros((1, s, s, int(spec["channels"])))))
+    module = registry.discriminator_module(spec)
+    abstract = registry.abstract_variables(module, registry.example_input(spec, "discriminator"))
     params = _restore(os.path.join(resolve(name_or_path), "discriminator"), abstract)
-    return Discriminator(FlaxDiscriminatorModel(module), params)
+    return registry.make_discriminator(module, params)
 
 
 def save_model(path: str, *, generator_spec: dict, generator_variables: Any,
                discriminator_spec: Optional[dict] = None, discriminator_variables: Any = None,
                extra: Optional[dict] = None, overwrite: bool = False) -> str:
-    """Write a model folder atomically (see :func:`gbas_jax._io.atomic_folder`)."""
-    import orbax.checkpoint as ocp
-
+    """Write a model folder atomically (see :func:`gbas_jax.io.atomic.atomic_folder`)."""
     path = os.path.abspath(path)
     for what, tree in (("generator", generator_variables),
                        ("discriminator", discriminator_variables if discriminator_spec is not None else {})):

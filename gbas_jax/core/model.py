@@ -11,8 +11,8 @@ dense, with eval-mode normalisation folded in) followed by a nonlinearity
 ``num_layers + 1`` is the output block (to-RGB, tanh) and is not.
 
 A model plugs in by implementing :class:`LayeredModel` (three functions of
-``(params, x)``).  :class:`Generator` pairs a model (static, hashable) with its
-parameters (pytree leaves) and derives ``generate``, ``features``, ``boundary``
+``(params, x)``, optionally its linear maps).  :class:`Generator` pairs a model
+(static, hashable) with its parameters (pytree leaves) and derives ``generate``, ``features``, ``boundary``
 and ``decode`` from those three functions, so the invariant
 ``decode(features(z, l), l) == generate(z)`` holds by construction.
 """
@@ -21,12 +21,46 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 
+from .pytree import ModelPytree
+
 Array = jax.Array
+
+
+class ConvGeometry(NamedTuple):
+    """Static geometry of a conv layer's linear map: ``kernel`` (square),
+    ``padding`` (per side), ``dilation`` (input dilation, i.e. a transposed conv's
+    stride), ``upsample`` (nearest-neighbour factor applied before the conv), input
+    and output spatial sizes."""
+    kernel: int
+    padding: int
+    dilation: int
+    upsample: int
+    in_hw: Tuple[int, int]
+    out_hw: Tuple[int, int]
+
+
+class LinearMap(NamedTuple):
+    r"""Layer ``l``'s linear map: :math:`a = s \odot (W x) + b` with
+    :math:`x = \pi(h_{l-1})`.
+
+    ``kernel``: dense ``(D_in, D_l)``, or conv ``(k, k, C_in, C_out)`` used as a
+    correlation over the (upsampled, dilated, padded) input.  ``scale`` / ``shift``:
+    ``(D_l,)`` for dense, ``(C_out,)`` for conv (eval-mode BatchNorm or an
+    equalised-learning-rate constant folded in).  ``geometry`` is ``None`` for a
+    dense map.  ``prelude`` is :math:`\pi`, an optional per-position function
+    applied to the previous block's output first (``None``: identity), for
+    architectures whose block opens with a normalisation.
+    """
+    kernel: jax.Array
+    scale: jax.Array
+    shift: jax.Array
+    geometry: Optional[ConvGeometry] = None
+    prelude: Optional[Callable[[Array], Array]] = None
 
 
 class LayeredModel:
@@ -42,6 +76,9 @@ class LayeredModel:
         the block's linear map, any shape ``(B, ...)``, NHWC for images.
       activation(params, a, layer): ``a_layer -> h_layer``; for the output block
         this returns the image ``(B, H, W, C)``.
+      linear_map(params, layer): optional; the block's linear map as a
+        :class:`LinearMap` (enables the kept-boundary path of
+        :mod:`gbas_jax.core.kept`), or ``None`` (default: the full layer is used).
     """
 
     latent_dim: int
@@ -55,6 +92,9 @@ class LayeredModel:
 
     def activation(self, params, a: Array, layer: int) -> Array:  # pragma: no cover
         raise NotImplementedError
+
+    def linear_map(self, params, layer: int) -> Optional[LinearMap]:
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,28 +140,15 @@ class FunctionalModel(LayeredModel):
 
 
 @jax.tree_util.register_pytree_node_class
-class Generator:
-    """A generator as a pytree: ``params`` are the leaves, ``model`` is static.
+class Generator(ModelPytree):
+    """A generator as a pytree: ``params`` are the leaves, ``model`` (a
+    :class:`LayeredModel`) is static.
 
     Shapes: latents ``(B, Dz)``; images ``(B, H, W, C)`` float32; ``layer`` is a
     Python int in ``1 .. num_layers``.
     """
 
-    __slots__ = ("model", "params")
-
-    def __init__(self, model: LayeredModel, params: Any):
-        self.model = model
-        self.params = params
-
-    def tree_flatten(self):
-        return (self.params,), self.model
-
-    @classmethod
-    def tree_unflatten(cls, model, children):
-        return cls(model, children[0])
-
-    def __repr__(self):
-        return f"Generator({self.model!r})"
+    __slots__ = ()
 
     @property
     def latent_dim(self) -> int:
@@ -153,11 +180,13 @@ class Generator:
         a = self.model.pre_activation(self.params, self.features(z, layer - 1), layer)
         return a.reshape(a.shape[0], -1)
 
+    def linear_map(self, layer: int) -> Optional[LinearMap]:
+        """The model's :class:`LinearMap` of ``layer``, or ``None``."""
+        return self.model.linear_map(self.params, layer)
+
     def layer_shape(self, layer: int) -> Tuple[int, ...]:
         """Shape of one sample's features at ``layer`` (no batch axis)."""
-        leaves, treedef = jax.tree_util.tree_flatten(self.params)
-        signature = (treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves))
-        return _layer_shape(self.model, signature, layer)
+        return _layer_shape(self.model, shape_signature(self.params), layer)
 
     def layer_size(self, layer: int) -> int:
         """``D_l``, the number of units (boundaries) of ``layer``."""
@@ -182,45 +211,21 @@ class Generator:
         return jax.eval_shape(lambda g, z: g.generate(z), self, z).shape[1:]
 
 
+def shape_signature(params) -> Tuple[Any, Tuple]:
+    """A hashable key of a parameter pytree's structure, shapes and dtypes, for
+    caches of abstract traces (which cost milliseconds and run on every call)."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    return treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves)
+
+
+def abstract_params(signature):
+    """Abstract parameters (``ShapeDtypeStruct`` leaves) from :func:`shape_signature`."""
+    treedef, shapes = signature
+    return jax.tree_util.tree_unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
+
+
 @functools.lru_cache(maxsize=256)
 def _layer_shape(model, signature, layer):
-    # Tracing the forward pass abstractly costs milliseconds; input validation asks
-    # for layer sizes on every call, so cache by architecture and parameter shapes.
-    treedef, shapes = signature
-    params = jax.tree_util.tree_unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
+    params = abstract_params(signature)
     z = jax.ShapeDtypeStruct((1, model.latent_dim), jnp.float32)
     return jax.eval_shape(lambda p, z: Generator(model, p).features(z, layer), params, z).shape[1:]
-
-
-@dataclasses.dataclass(frozen=True)
-class FlaxModel(LayeredModel):
-    """Adapter: a Flax linen module with methods ``input_transform(z)``,
-    ``pre_activation(h, layer)``, ``activation(a, layer)`` and attributes
-    ``latent_dim`` and ``num_layers`` becomes a :class:`LayeredModel`; ``params``
-    is the module's variable dict (``{"params": ..., "batch_stats": ...}``).
-    """
-
-    module: Any
-
-    @property
-    def latent_dim(self) -> int:
-        return self.module.latent_dim
-
-    @property
-    def num_layers(self) -> int:
-        return self.module.num_layers
-
-    def input_transform(self, params, z):
-        return self.module.apply(params, z, method="input_transform")
-
-    def pre_activation(self, params, h, layer):
-        return self.module.apply(params, h, layer, method="pre_activation")
-
-    def activation(self, params, a, layer):
-        return self.module.apply(params, a, layer, method="activation")
-
-    def linear_map(self, params, layer):
-        """The module's ``linear_map(layer)`` (see :mod:`gbas_jax.kept`), or ``None``."""
-        if not hasattr(self.module, "linear_map"):
-            return None
-        return self.module.apply(params, layer, method="linear_map")

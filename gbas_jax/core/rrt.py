@@ -8,7 +8,7 @@ each from its nearest tree node :math:`q_k` by the step :math:`\delta`,
 
 tests all :math:`z'_k` for membership at once, and accepts :math:`z'_k` when it is
 in the region and at least :math:`\delta (1 - 10^{-3})` from every tree node and
-from every candidate accepted earlier in the same batch (DESIGN.md section 4:
+from every candidate accepted earlier in the same batch (``docs/design.md``:
 the paper's strict ``> delta`` would reject every step, since :math:`z'_k` is
 exactly :math:`\delta` from :math:`q_k`).  Distances to the tree come from the
 expansion :math:`|a|^2 - 2a\cdot b + |b|^2` (one matrix product, centred at
@@ -30,18 +30,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _tracing
-from . import _validation as V_
-from .config import EGBASConfig
-from . import kept as kept_
+from . import kept, tracing, validation
+from .config import EGBASConfig, check_config
+from .results import RRTResult, StopReason
 
 #: Relative tolerance of the spacing test: accept at distance >= delta * (1 - SPACING_RTOL).
 SPACING_RTOL = 1e-3
-
-#: ``RRTResult.stop_reason`` codes.
-STOP_CAPACITY = 0
-STOP_MAX_ITERATIONS = 1
-STOP_REASONS = {STOP_CAPACITY: "capacity", STOP_MAX_ITERATIONS: "max_iterations"}
 
 
 class RRTState(NamedTuple):
@@ -52,30 +46,6 @@ class RRTState(NamedTuple):
     num_rejected: jax.Array   # () int32, all region failures, stored or not
     num_dropped: jax.Array    # () int32, accepted but beyond capacity
     iteration: jax.Array      # () int32
-
-
-class RRTResult(NamedTuple):
-    """The tree grown by :func:`gb_rrt`.
-
-    samples ``(N, Dz)`` (row 0 is ``z0``; rows ``>= num_samples`` are padding),
-    parents ``(N,)`` int32 (``-1`` for the root and padding), num_samples ``()``,
-    rejected ``(M, Dz)`` (the first ``M`` steered candidates that failed the region
-    test), num_rejected ``()`` (all of them, stored or not), iterations ``()``,
-    num_proposals ``()`` (``K * iterations``), num_dropped ``()`` (accepted in the
-    last batch beyond capacity), stop_reason ``()`` (:data:`STOP_CAPACITY` or
-    :data:`STOP_MAX_ITERATIONS`), rejected_overflow ``()`` bool.
-    """
-
-    samples: jax.Array
-    parents: jax.Array
-    num_samples: jax.Array
-    rejected: jax.Array
-    num_rejected: jax.Array
-    iterations: jax.Array
-    num_proposals: jax.Array
-    num_dropped: jax.Array
-    stop_reason: jax.Array
-    rejected_overflow: jax.Array
 
 
 def init(z0, cfg: EGBASConfig) -> RRTState:
@@ -144,7 +114,7 @@ def step(state: RRTState, gen, z0, layer: int, V, key, cfg: EGBASConfig) -> RRTS
     norm = jnp.sqrt(jnp.sum(d * d, axis=-1, keepdims=True))
     z_new = q + cfg.step_size * d / jnp.maximum(norm, jnp.finfo(z0.dtype).tiny)
 
-    inside = kept_.margin(gen, z_new, layer, V) >= 0   # V: indicator or KeptRegion
+    inside = kept.margin(gen, z_new, layer, V) >= 0   # V: indicator or KeptRegion
     thr2 = (cfg.step_size * (1.0 - SPACING_RTOL)) ** 2
     # The spacing decision must be exact: take the product's answer where its
     # error bound clears the threshold, and fall back to direct differences for the
@@ -180,24 +150,26 @@ def finish(state: RRTState, cfg: EGBASConfig) -> RRTResult:
         samples=state.samples, parents=state.parents, num_samples=state.num_samples,
         rejected=state.rejected, num_rejected=state.num_rejected, iterations=state.iteration,
         num_proposals=state.iteration * cfg.proposals, num_dropped=state.num_dropped,
-        stop_reason=jnp.where(state.num_samples >= cfg.capacity, STOP_CAPACITY,
-                              STOP_MAX_ITERATIONS).astype(jnp.int32),
+        stop_reason=jnp.where(state.num_samples >= cfg.capacity, int(StopReason.CAPACITY),
+                              int(StopReason.MAX_ITERATIONS)).astype(jnp.int32),
         rejected_overflow=state.num_rejected > cfg.reject_capacity)
 
 
-def _gb_rrt_core(gen, z0, layer: int, V, cfg: EGBASConfig, key) -> RRTResult:
+def grow(gen, z0, layer: int, region, cfg: EGBASConfig, key) -> RRTResult:
+    """The whole GB-RRT loop (traceable): ``region`` is an indicator ``(D_l,)`` or a
+    :class:`~gbas_jax.core.kept.KeptRegion`."""
     final = jax.lax.while_loop(
         lambda s: ~done(s, cfg),
-        lambda s: step(s, gen, z0, layer, V, key, cfg),
+        lambda s: step(s, gen, z0, layer, region, key, cfg),
         init(z0, cfg))
     return finish(final, cfg)
 
 
 @functools.partial(jax.jit, static_argnames=("layer", "cfg", "n_kept"))
 def _gb_rrt(gen, z0, layer, V, cfg, key, n_kept=None):
-    _tracing.traced("gb_rrt")
-    region = V if n_kept is None else kept_.build(gen, layer, V, n_kept)
-    return _gb_rrt_core(gen, z0, layer, region, cfg, key)
+    tracing.traced("gb_rrt")
+    region = V if n_kept is None else kept.build(gen, layer, V, n_kept)
+    return grow(gen, z0, layer, region, cfg, key)
 
 
 def gb_rrt(gen, z0, layer: int, V, cfg: EGBASConfig, *, key) -> RRTResult:
@@ -211,16 +183,11 @@ def gb_rrt(gen, z0, layer: int, V, cfg: EGBASConfig, *, key) -> RRTResult:
       :class:`RRTResult` with fixed-size buffers of capacity ``cfg.capacity`` and
       ``cfg.reject_capacity``.
     """
-    layer = V_.check_layer(gen, layer)
-    cfg = V_.check_config(cfg)
-    V_.check_latents(gen, z0, batched=False)
-    V_.check_indicator(gen, layer, V)
-    V_.check_interval(gen, cfg)
+    layer = validation.check_layer(gen, layer)
+    cfg = check_config(cfg)
+    validation.check_latents(gen, z0, batched=False)
+    validation.check_indicator(gen, layer, V)
+    validation.check_interval(gen, cfg)
     V = jnp.asarray(V, jnp.int8)
-    n_kept = kept_.choose_path(gen, layer, int(jnp.sum(V != 0)), cfg.region_path)   # one host sync
+    n_kept = kept.choose_path(gen, layer, int(jnp.sum(V != 0)), cfg.region_path)   # one host sync
     return _gb_rrt(gen, jnp.asarray(z0, jnp.float32), layer, V, cfg, key, n_kept=n_kept)
-
-
-def stop_reason_name(code) -> str:
-    """``"capacity"`` or ``"max_iterations"``."""
-    return STOP_REASONS[int(code)]

@@ -17,7 +17,6 @@ says.  These functions run on the host, outside ``jit``.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -53,26 +52,26 @@ def linf_half_side(eps_l2: float, dim: int) -> float:
 def calibrate(res, *, return_info: bool = False):
     """``(eps_l2, eps_linf)`` from one query's :class:`~gbas_jax.EGBASResult`.
 
-    With ``return_info=True`` returns ``(Calibration, CalibrationInfo)``.
+    With ``return_info=True`` returns ``(Calibration, CalibrationInfo)``; its
+    ``fallback`` flag says when nothing was rejected (then ``eps_l2`` is the largest
+    distance from the sample mean to an accepted sample).
     Raises ``ValueError`` for a batched result (calibrate each query).
     """
     tree = res.tree
     if np.ndim(tree.num_samples) != 0:
         raise ValueError("calibrate takes one query's result; index a batched result first")
-    n = int(tree.num_samples)
-    samples = np.asarray(tree.samples[:n], np.float64)
+    samples = tree.accepted().astype(np.float64)
     z_avg = samples.mean(axis=0)
-    m = min(int(tree.num_rejected), tree.rejected.shape[0])
+    rejected = tree.stored_rejected().astype(np.float64)
+    m = len(rejected)
     if m > 0:
-        d = np.linalg.norm(np.asarray(tree.rejected[:m], np.float64) - z_avg, axis=1)
+        d = np.linalg.norm(rejected - z_avg, axis=1)
         lo, hi, fallback = float(d.min()), float(d.max()), False
         eps = 0.5 * (lo + hi)
     else:
         d = np.linalg.norm(samples - z_avg, axis=1)
         lo, hi, fallback = float(d.min()), float(d.max()), True
         eps = hi
-        warnings.warn("calibrate: no rejected candidates; eps_l2 is the largest distance from the "
-                      "sample mean to an accepted sample", RuntimeWarning, stacklevel=2)
     if not eps > 0:
         raise ValueError("calibrate: degenerate run (zero radius); grow a larger tree")
     cal = Calibration(float(eps), linf_half_side(eps, samples.shape[1]))

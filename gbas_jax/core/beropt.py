@@ -8,7 +8,7 @@ With :math:`h_0 = f_{l:1}(z_0)`, :math:`x_0 = G(z_0)` and keep-probabilities
         \Big[ \tfrac{1}{P} \lVert f_{L:l+1}(h_0 \odot m) - x_0 \rVert_2^2 \Big]
         + \lambda \, \tfrac{1}{D_l} \textstyle\sum_i \theta_i ,
 
-``P`` the number of pixel values (DESIGN.md section 2: squared error averaged over
+``P`` the number of pixel values (``docs/design.md``: squared error averaged over
 pixels, so the gradient is finite at zero residual; ``mean(theta)`` so ``lambda``
 does not depend on ``D_l``).  The expectation is estimated with ``S`` masks per
 step, relaxed either by the binary concrete distribution
@@ -34,9 +34,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _tracing
-from . import _validation as V_
-from .config import EGBASConfig
+from . import tracing, validation
+from .config import EGBASConfig, check_config
+from .results import BerOptResult
 
 
 class BerOptState(NamedTuple):
@@ -45,22 +45,6 @@ class BerOptState(NamedTuple):
     opt_state: Any
     losses: jax.Array      # (2 * ber_window,) ring buffer of per-step losses
     converged: jax.Array   # () bool
-
-
-class BerOptResult(NamedTuple):
-    """Output of :func:`ber_opt` with ``full_output=True``.
-
-    theta: ``(D_l,)`` keep-probabilities; loss: ``()`` mean loss of the last window;
-    steps: ``()`` steps taken; converged: ``()`` whether the tolerance stopped it;
-    kept_error: ``()`` mean squared error of ``decode(h0 * 1[theta > p])`` against
-    ``G(z0)`` (the paper's Figure 2b).
-    """
-
-    theta: jax.Array
-    loss: jax.Array
-    steps: jax.Array
-    converged: jax.Array
-    kept_error: jax.Array
 
 
 def _logit(p):
@@ -132,7 +116,8 @@ def done(state: BerOptState, cfg: EGBASConfig) -> jax.Array:
     return state.converged | (state.step >= cfg.ber_steps)
 
 
-def _ber_opt_core(gen, z0, layer: int, cfg: EGBASConfig, key) -> BerOptResult:
+def optimise(gen, z0, layer: int, cfg: EGBASConfig, key) -> BerOptResult:
+    """The whole BerOpt loop for one query ``(Dz,)`` (traceable, no input checks)."""
     h0 = gen.features(z0[None], layer)[0]
     x0 = gen.decode(h0[None], layer)[0]
     final = jax.lax.while_loop(
@@ -152,8 +137,8 @@ def _ber_opt_core(gen, z0, layer: int, cfg: EGBASConfig, key) -> BerOptResult:
 
 @functools.partial(jax.jit, static_argnames=("layer", "cfg"))
 def _ber_opt(gen, z0, layer, cfg, key):
-    _tracing.traced("ber_opt")
-    return _ber_opt_core(gen, z0, layer, cfg, key)
+    tracing.traced("ber_opt")
+    return optimise(gen, z0, layer, cfg, key)
 
 
 def ber_opt(gen, z0, layer: int, cfg: EGBASConfig, *, key, full_output: bool = False):
@@ -170,8 +155,8 @@ def ber_opt(gen, z0, layer: int, cfg: EGBASConfig, *, key, full_output: bool = F
     Returns:
       ``theta`` ``(D_l,)`` in ``[0, 1]``, or a :class:`BerOptResult`.
     """
-    layer = V_.check_layer(gen, layer)
-    cfg = V_.check_config(cfg)
-    V_.check_latents(gen, z0, batched=False)
+    layer = validation.check_layer(gen, layer)
+    cfg = check_config(cfg)
+    validation.check_latents(gen, z0, batched=False)
     res = _ber_opt(gen, jnp.asarray(z0, jnp.float32), layer, cfg, key)
     return res if full_output else res.theta

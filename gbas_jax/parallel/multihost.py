@@ -11,7 +11,7 @@ Recipe (N hosts, the same command on each, ``I`` = 0 .. N-1)::
 SLURM or Cloud TPU it finds its arguments itself: pass ``--coordinator auto``).
 The queries (``N(0, I)`` from ``--seed``) and their keys (``split(key(seed), Q)``)
 are the same on every host; host ``p`` takes the contiguous share
-:func:`host_share` and runs :func:`gbas_jax.egbas.egbas_batch_keys` on its local
+:func:`host_share` and runs :func:`gbas_jax.parallel.batch.egbas_batch_keys` on its local
 devices (sharded over them), so the merged result equals a one-process run row by
 row.  No cross-host communication happens after start-up.
 """
@@ -28,9 +28,11 @@ from typing import Optional
 import jax
 import numpy as np
 
-from .checkpoint import load_pretrained
-from .config import EGBASConfig
-from .egbas import egbas_batch_keys
+from ..core.config import EGBASConfig
+from ..core.queries import query_latents
+from ..io.atomic import atomic_file
+from ..io.checkpoint import load_pretrained
+from .batch import egbas_batch_keys
 
 
 def host_share(num_queries: int, process_index: int, process_count: int) -> slice:
@@ -51,7 +53,7 @@ def run_share(model: str, layer: int, cfg: EGBASConfig, queries: int, seed: int,
             jax.distributed.initialize(coordinator, num_processes, process_id)
     p, n = jax.process_index(), jax.process_count()
     gen = load_pretrained(model)
-    z0s = np.asarray(jax.random.normal(jax.random.key(seed), (queries, gen.latent_dim)), np.float32)
+    z0s = query_latents(gen.latent_dim, seed, queries)
     keys = jax.random.split(jax.random.key(seed + 1), queries)
     share = host_share(queries, p, n)
     t0 = time.perf_counter()
@@ -62,35 +64,46 @@ def run_share(model: str, layer: int, cfg: EGBASConfig, queries: int, seed: int,
         part.update(samples=np.asarray(res.tree.samples), num_samples=np.asarray(res.tree.num_samples),
                     indicator=np.asarray(res.indicator), num_kept=np.asarray(res.num_kept),
                     parents=np.asarray(res.tree.parents), num_rejected=np.asarray(res.tree.num_rejected))
-    os.makedirs(out, exist_ok=True)
     stem = os.path.join(out, f"part-{p:05d}")
-    np.savez(stem + ".tmp.npz", **part)
-    os.replace(stem + ".tmp.npz", stem + ".npz")
+    with atomic_file(stem + ".npz") as tmp:
+        np.savez(tmp, **part)
     rec = {"process": p, "processes": n, "queries": queries, "share": [share.start, share.stop],
            "model": model, "layer": layer, "seed": seed, "config": dataclasses.asdict(cfg),
            "local_devices": [str(d) for d in jax.local_devices()], "seconds": time.perf_counter() - t0}
-    with open(stem + ".json", "w") as f:
-        json.dump(rec, f, indent=1)
+    _write_json(stem + ".json", rec)
     return rec
+
+
+def _write_json(path, obj):
+    with atomic_file(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
 
 
 def merge(out: str) -> dict:
     """Join the parts of ``out`` into ``out/merged.npz`` (rows in query order)."""
-    metas = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, "part-*.json")))]
+    metas = [_read_json(f) for f in sorted(glob.glob(os.path.join(out, "part-*.json")))]
     if not metas:
         raise ValueError(f"no part files in {out!r}")
     n, q = metas[0]["processes"], metas[0]["queries"]
     found = sorted(m["process"] for m in metas)
     if found != list(range(n)):
         raise ValueError(f"{out!r}: expected parts 0..{n - 1}, found {found}")
-    parts = [np.load(os.path.join(out, f"part-{p:05d}.npz")) for p in range(n)]
-    parts = [dict(x) for x in parts if len(x["indices"])]
+    parts = []
+    for p in range(n):
+        with np.load(os.path.join(out, f"part-{p:05d}.npz")) as x:
+            if len(x["indices"]):
+                parts.append(dict(x))
     merged = {k: np.concatenate([x[k] for x in parts]) for k in parts[0]}
     if not np.array_equal(merged["indices"], np.arange(q)):
         raise ValueError(f"{out!r}: parts do not cover queries 0..{q - 1} once each")
-    np.savez(os.path.join(out, "merged.npz"), **merged)
+    with atomic_file(os.path.join(out, "merged.npz")) as tmp:
+        np.savez(tmp, **merged)
     rec = {"queries": q, "processes": n, "samples": int(merged["num_samples"].sum()),
            "seconds_per_process": [m["seconds"] for m in sorted(metas, key=lambda m: m["process"])]}
-    with open(os.path.join(out, "merged.json"), "w") as f:
-        json.dump(rec, f, indent=1)
+    _write_json(os.path.join(out, "merged.json"), rec)
     return rec

@@ -3,10 +3,10 @@ r"""2-D convolution (NHWC, HWIO) with a hand-written input gradient.
 Why: JAX differentiates a convolution with respect to its input by emitting a
 convolution whose kernel is reversed and has its in/out dimensions swapped
 *through the dimension numbers*.  Inside a ``lax.while_loop`` body, XLA:CPU
-(jax 0.10) lowers that non-canonical convolution to a slow generic loop: the
-BerOpt step (decode + gradient) ran 13x slower in the loop than as a standalone
-jitted call.  Here the backward pass uses a physically transposed, reversed
-kernel in canonical HWIO layout, which XLA lowers to its fast kernels everywhere.
+(jax 0.10) lowers that non-canonical convolution to a slow generic loop (figures
+in ``docs/performance.md``).  Here the backward pass uses a physically
+transposed, reversed kernel in canonical HWIO layout, which XLA lowers to its
+fast kernels everywhere.
 
 The forward map, per spatial axis with kernel size ``K``, window stride ``s_w``,
 input (lhs) dilation ``s_l`` and padding ``(lo, hi)``:

@@ -1,5 +1,5 @@
-r"""Region membership from the kept boundaries only (the fast path of DESIGN.md
-section 3).
+r"""Region membership from the kept boundaries only (the fast path of
+``docs/design.md``, "Region membership").
 
 Membership depends only on the units with :math:`V^i \ne 0`.  Their
 pre-activations are an affine function of the previous block's output
@@ -20,13 +20,11 @@ instead of the whole layer ``l``.  The gathered product is memory-bound while th
 full convolution is compute-bound, so the fast path pays only when few units are
 kept: :func:`choose_path` takes it at a dense layer, and at a conv layer when the
 full layer needs more than :data:`KEPT_MIN_MAC_RATIO` times the multiply-adds
-(measured on a 2-core CPU, ``python -m benchmarks``: at a ratio of 32 the kept path
-ran 0.87-1.06x the speed of the full layer, 1.6x on a small 4x4 layer; at 72 it
-was 2.2-2.4x faster).
+(the crossover was measured offline; ``docs/performance.md``).
 
 A model opts in by implementing ``LayeredModel.linear_map(params, layer)``
-returning a :class:`LinearMap`; without it the full layer is used.  The fast path
-must agree with :func:`gbas_jax.region_margin`: the two differ only by float
+returning a :class:`~gbas_jax.core.model.LinearMap`; without it the full layer is
+used.  The fast path must agree with :func:`gbas_jax.region_margin`: the two differ only by float
 rounding (tests check :data:`MARGIN_RTOL` relative to the pre-activations' scale).
 """
 
@@ -39,7 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .region import region_margin
+from .model import ConvGeometry, Generator, abstract_params, shape_signature
+from .region import region_margin, slack
 
 #: Documented agreement with the full computation: ``|margin_kept - margin_full|
 #: <= MARGIN_RTOL * max|a_l|`` (float32 sums in a different order; with
@@ -52,33 +51,6 @@ MARGIN_RTOL = 1e-5
 KEPT_MIN_MAC_RATIO = 32
 
 PATHS = ("auto", "kept", "full")
-
-
-class ConvGeometry(NamedTuple):
-    """Static geometry of a conv layer: ``kernel`` (square), ``padding`` (per side),
-    ``dilation`` (input dilation, i.e. a transposed conv's stride), ``upsample``
-    (nearest-neighbour factor applied before the conv), input and output
-    spatial sizes."""
-    kernel: int
-    padding: int
-    dilation: int
-    upsample: int
-    in_hw: Tuple[int, int]
-    out_hw: Tuple[int, int]
-
-
-class LinearMap(NamedTuple):
-    r"""Layer ``l``'s linear map: ``a = scale * (W x) + shift`` with ``x = prelude(h)``.
-
-    ``kernel``: dense ``(D_in, D_l)``, or conv ``(k, k, C_in, C_out)`` used as a
-    correlation over the (upsampled, dilated, padded) input.  ``scale``/``shift``:
-    ``(D_l,)`` for dense, ``(C_out,)`` for conv.  ``geometry`` is ``None`` for dense.
-    """
-    kernel: jax.Array
-    scale: jax.Array
-    shift: jax.Array
-    geometry: Optional[ConvGeometry] = None
-    pixel_norm_prelude: bool = False
 
 
 class KeptRegion(NamedTuple):
@@ -135,42 +107,30 @@ def tap_table(geom: ConvGeometry) -> Tuple[np.ndarray, np.ndarray]:
     return pos, tap
 
 
-def linear_map(gen, layer: int) -> Optional[LinearMap]:
-    fn = getattr(gen.model, "linear_map", None)
-    return None if fn is None else fn(gen.params, layer)
-
-
-def _map_info(gen, layer):
-    """``None`` (no linear map), ``("dense", None)`` or ``("conv", ConvGeometry)``,
-    by an abstract trace (cached per architecture and parameter shapes: it runs on
-    every call)."""
-    if getattr(gen.model, "linear_map", None) is None:
-        return None
-    leaves, treedef = jax.tree_util.tree_flatten(gen.params)
-    signature = (treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves))
-    return _map_info_cached(gen.model, signature, layer)
+def map_info(gen, layer: int) -> Optional[Tuple[str, Optional[ConvGeometry]]]:
+    """``None`` (the model has no linear map for ``layer``), ``("dense", None)`` or
+    ``("conv", ConvGeometry)``, by an abstract trace cached per architecture and
+    parameter shapes (it runs on every call)."""
+    return _map_info_cached(gen.model, shape_signature(gen.params), layer)
 
 
 @functools.lru_cache(maxsize=256)
 def _map_info_cached(model, signature, layer):
-    from .generator import Generator
-    treedef, shapes = signature
-    params = jax.tree_util.tree_unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in shapes])
     out = []
 
     def probe(p):
-        m = linear_map(Generator(model, p), layer)
+        m = Generator(model, p).linear_map(layer)
         out.append(None if m is None else ("dense" if m.geometry is None else "conv", m.geometry))
         return 0
 
-    jax.eval_shape(probe, params)
+    jax.eval_shape(probe, abstract_params(signature))
     return out[0]
 
 
 def build(gen, layer: int, V, n: int) -> KeptRegion:
     """Gather the kept units of ``V`` (``(D_l,)`` int8) into a :class:`KeptRegion`
     with ``n >= count(V != 0)`` rows (traceable; ``n`` static)."""
-    lm = linear_map(gen, layer)
+    lm = gen.linear_map(layer)
     idx = jnp.nonzero(V != 0, size=n, fill_value=0)[0]
     sign = jnp.where(jnp.arange(n) < jnp.sum(V != 0), V[idx], 0).astype(jnp.float32)
     if lm.geometry is None:
@@ -190,9 +150,9 @@ def build(gen, layer: int, V, n: int) -> KeptRegion:
 def kept_pre_activations(gen, z, layer: int, region: KeptRegion) -> jax.Array:
     """Pre-activations of the kept units, ``(B, Dz) -> (B, n)``."""
     h = gen.features(z, layer - 1)
-    if linear_map(gen, layer).pixel_norm_prelude:    # static; the unused arrays are dropped by XLA
-        from .models.pggan import pixel_norm
-        h = pixel_norm(h)
+    prelude = gen.linear_map(layer).prelude     # static; the unused arrays are dropped by XLA
+    if prelude is not None:
+        h = prelude(h)
     b = h.shape[0]
     if region.taps is None:
         return region.scale * (h.reshape(b, -1) @ region.weights.T) + region.shift
@@ -206,8 +166,7 @@ def kept_pre_activations(gen, z, layer: int, region: KeptRegion) -> jax.Array:
 
 def kept_margin(gen, z, layer: int, region: KeptRegion) -> jax.Array:
     """Same as :func:`gbas_jax.region_margin` from the kept units only, ``(B,)``."""
-    a = kept_pre_activations(gen, z, layer, region)
-    return jnp.min(jnp.where(region.sign != 0, region.sign * a, jnp.inf), axis=-1)
+    return slack(kept_pre_activations(gen, z, layer, region), region.sign)
 
 
 def margin(gen, z, layer: int, region) -> jax.Array:
@@ -235,7 +194,7 @@ def choose_path(gen, layer: int, num_kept: int, path: str = "auto") -> Optional[
     """
     if path not in PATHS:
         raise ValueError(f"region path must be one of {PATHS}, got {path!r}")
-    info = None if path == "full" or num_kept == 0 else _map_info(gen, layer)
+    info = None if path == "full" or num_kept == 0 else map_info(gen, layer)
     if info is None:
         return None
     kind, geometry = info

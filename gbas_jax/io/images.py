@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from .atomic import atomic_file
 
 
 def to_uint8(images) -> np.ndarray:
@@ -47,15 +47,7 @@ def labelled_rows(rows: Sequence[np.ndarray], labels: Sequence[str], ncol: int =
     return out
 
 
-def save_atomic(img: Image.Image, path: str) -> None:
-    """Write a PNG through a temporary file so a failure leaves no partial file."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=d)
-    os.close(fd)
-    try:
+def save_png(img: Image.Image, path: str) -> None:
+    """Write a PNG atomically (no partial file on failure)."""
+    with atomic_file(path) as tmp:
         img.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -1,0 +1,57 @@
+"""Adapters from Flax linen modules to the core's model protocols."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..core.discriminator import DiscriminatorModel
+from ..core.model import LayeredModel
+
+
+@dataclasses.dataclass(frozen=True)
+class FlaxModel(LayeredModel):
+    """A Flax linen module with methods ``input_transform(z)``,
+    ``pre_activation(h, layer)``, ``activation(a, layer)`` (optionally
+    ``linear_map(layer)``) and attributes ``latent_dim`` and ``num_layers`` as a
+    :class:`~gbas_jax.core.model.LayeredModel`; ``params`` is the module's variable
+    dict (``{"params": ..., "batch_stats": ...}``).
+    """
+
+    module: Any
+
+    @property
+    def latent_dim(self) -> int:
+        return self.module.latent_dim
+
+    @property
+    def num_layers(self) -> int:
+        return self.module.num_layers
+
+    def input_transform(self, params, z):
+        return self.module.apply(params, z, method="input_transform")
+
+    def pre_activation(self, params, h, layer):
+        return self.module.apply(params, h, layer, method="pre_activation")
+
+    def activation(self, params, a, layer):
+        return self.module.apply(params, a, layer, method="activation")
+
+    def linear_map(self, params, layer):
+        if not hasattr(self.module, "linear_map"):
+            return None
+        return self.module.apply(params, layer, method="linear_map")
+
+
+@dataclasses.dataclass(frozen=True)
+class FlaxDiscriminatorModel(DiscriminatorModel):
+    """A linen module with ``features(x)`` and ``__call__(x)`` as a
+    :class:`~gbas_jax.core.discriminator.DiscriminatorModel`."""
+
+    module: Any
+
+    def features(self, params, x):
+        return self.module.apply(params, x, method="features")
+
+    def logits(self, params, x):
+        return self.module.apply(params, x)

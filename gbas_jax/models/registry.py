@@ -1,0 +1,99 @@
+"""From an architecture entry (a JSON-able dict with a ``"type"``) to a model.
+
+``architecture.json`` names each network by ``type`` plus its settings; the
+builders here turn such a spec into a Flax module, its abstract variables and
+finally a :class:`~gbas_jax.Generator` / :class:`~gbas_jax.Discriminator`.
+Checkpoint folders (:mod:`gbas_jax.io.checkpoint`) and the converters go through
+these functions only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict
+
+import jax
+import jax.numpy as jnp
+
+from ..core.discriminator import Discriminator
+from ..core.model import Generator
+from .adapters import FlaxDiscriminatorModel, FlaxModel
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .dcgan import check_widths as dcgan_widths
+from .pggan import PGGANDiscriminator, PGGANGenerator
+from .pggan import check_widths as pggan_widths
+
+
+def _dcgan_generator(spec):
+    return DCGANGenerator(latent_dim=int(spec["latent_dim"]), image_size=int(spec["image_size"]),
+                          channels=int(spec["channels"]),
+                          widths=dcgan_widths(int(spec["image_size"]), spec["widths"]))
+
+
+def _dcgan_discriminator(spec):
+    return DCGANDiscriminator(image_size=int(spec["image_size"]), channels=int(spec["channels"]),
+                              widths=dcgan_widths(int(spec["image_size"]), spec["widths"]),
+                              batch_norm=bool(spec.get("batch_norm", False)),
+                              use_bias=bool(spec.get("use_bias", True)))
+
+
+def _pggan_generator(spec):
+    return PGGANGenerator(latent_dim=int(spec["latent_dim"]), channels=int(spec["channels"]),
+                          widths=pggan_widths(int(spec["resolution"]), spec["widths"]),
+                          layout=str(spec.get("layout", "zoo")), equalized=bool(spec.get("equalized", True)),
+                          normalization=bool(spec.get("normalization", True)),
+                          leak=float(spec.get("leak", 0.2)), output_clamp=bool(spec.get("output_clamp", False)))
+
+
+def _pggan_discriminator(spec):
+    return PGGANDiscriminator(widths=pggan_widths(int(spec["resolution"]), spec["widths"]),
+                              channels=int(spec["channels"]),
+                              minibatch_stddev=bool(spec.get("minibatch_stddev", True)),
+                              decision_size=int(spec.get("decision_size", 1)),
+                              equalized=bool(spec.get("equalized", True)), leak=float(spec.get("leak", 0.2)))
+
+
+#: ``type -> (spec dict -> linen module)``.
+GENERATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_generator, "pggan": _pggan_generator}
+DISCRIMINATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_discriminator, "pggan": _pggan_discriminator}
+
+
+def _module(table, spec, what):
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind not in table:
+        raise ValueError(f"unknown {what} type {kind!r}; known: {sorted(table)}")
+    try:
+        return table[kind](spec)
+    except (KeyError, TypeError) as e:      # a missing or mistyped setting
+        raise ValueError(f"{what} entry of type {kind!r} is incomplete or malformed ({e!r})") from None
+
+
+def generator_module(spec: dict):
+    """The linen module of a generator entry (``ValueError`` if unknown or malformed)."""
+    return _module(GENERATORS, spec, "generator")
+
+
+def discriminator_module(spec: dict):
+    """The linen module of a discriminator entry."""
+    return _module(DISCRIMINATORS, spec, "discriminator")
+
+
+def example_input(spec: dict, what: str) -> jax.ShapeDtypeStruct:
+    """A batch-of-one input of the network: a latent, or an image."""
+    if what == "generator":
+        return jax.ShapeDtypeStruct((1, int(spec["latent_dim"])), jnp.float32)
+    s = int(spec.get("image_size", spec.get("resolution", 0)))
+    return jax.ShapeDtypeStruct((1, s, s, int(spec["channels"])), jnp.float32)
+
+
+def abstract_variables(module, example) -> dict:
+    """The module's variables as ``ShapeDtypeStruct`` leaves (nothing computed)."""
+    shapes = jax.eval_shape(lambda x: module.init(jax.random.key(0), x), example)
+    return dict(jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype), shapes))
+
+
+def make_generator(module, variables) -> Generator:
+    return Generator(FlaxModel(module), variables)
+
+
+def make_discriminator(module, variables) -> Discriminator:
+    return Discriminator(FlaxDiscriminatorModel(module), variables)

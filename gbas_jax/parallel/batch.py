@@ -1,0 +1,177 @@
+"""E-GBAS over many queries: the core's per-query programs mapped or vmapped over
+a query axis, sharded over local devices, and split into memory-sized chunks.
+
+Query ``i`` of a batch uses the key ``jax.random.split(key, B)[i]``.  On a CPU the
+queries run one at a time through the same compiled step as
+:func:`gbas_jax.egbas` (rows are bit-identical to single calls); on accelerators
+the batch is vmapped, which keeps the device busy.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from ..core import kept, tracing
+from ..core.config import EGBASConfig
+from ..core.egbas import Stage1, assemble, check_inputs, map_stage1, map_stage2
+from ..core.results import EGBASResult
+from ..core.validation import positive_int
+from .sharding import check_mesh, per_device, query_mesh, shard_queries
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk", "mesh"))
+def _stage1_batch(gen, z0s, layer, cfg, keys, chunk=None, mesh=None):
+    tracing.traced("egbas_batch.stage1")
+    if mesh is None:
+        return map_stage1(gen, z0s, layer, cfg, keys, chunk)
+    run = per_device(lambda g, z, k: map_stage1(g, z, layer, cfg, k, chunk), mesh, 2)
+    return run(gen, z0s, keys)
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk", "n_kept", "mesh"))
+def _stage2_batch(gen, z0s, layer, Vs, cfg, keys, chunk=None, n_kept=None, mesh=None):
+    tracing.traced("egbas_batch.stage2")
+    if mesh is None:
+        return map_stage2(gen, z0s, layer, Vs, cfg, keys, chunk, n_kept)
+    run = per_device(lambda g, z, v, k: map_stage2(g, z, layer, v, cfg, k, chunk, n_kept), mesh, 3)
+    return run(gen, z0s, Vs, keys)
+
+
+def default_chunk(value, name: str) -> Optional[int]:
+    """Resolve a ``rrt_chunk`` / ``ber_chunk`` argument.
+
+    ``-1`` (the default) means 1 on a CPU and ``None`` (vmapped) elsewhere.  On a
+    CPU a vmapped ``while_loop`` runs every query as long as the slowest (GB-RRT
+    iteration counts vary by 25x between queries), and BerOpt vmapped over many
+    queries outgrows the caches; one query at a time is also what makes batch rows
+    bit-identical to single calls.  On accelerators the batch keeps the device busy.
+    """
+    if value == -1:
+        return 1 if jax.default_backend() == "cpu" else None
+    if value is not None:
+        positive_int(value, name)
+    return value
+
+
+class PreparedBatch(NamedTuple):
+    """A batch after BerOpt, waiting for GB-RRT (the host synchronisation between
+    the two stages sizes the kept-unit buffers over the whole batch)."""
+
+    gen: object
+    z0s: jax.Array          # (B', Dz), padded to the mesh
+    rrt_keys: jax.Array     # (B',)
+    mesh: Optional[Mesh]
+    rrt_chunk: Optional[int]
+    size: int               # B, the caller's batch size
+    stage1: Stage1
+
+
+def prepare(gen, z0s, layer: int, cfg: EGBASConfig, keys, mesh, rrt_chunk, ber_chunk) -> PreparedBatch:
+    """Split keys, shard the queries (when there is a mesh or several local
+    devices) and run BerOpt for every query."""
+    z0s = jnp.asarray(z0s, jnp.float32)
+    b = z0s.shape[0]
+    if jnp.shape(keys)[0] != b:
+        raise ValueError(f"need one key per query: {b} queries, {jnp.shape(keys)[0]} keys")
+    pair = jax.vmap(jax.random.split)(keys)
+    k_ber, k_rrt = pair[:, 0], pair[:, 1]
+    if mesh is None and jax.local_device_count() > 1:
+        mesh = query_mesh()
+    if mesh is not None:
+        gen, (z0s, k_ber, k_rrt) = shard_queries(check_mesh(mesh), gen, (z0s, k_ber, k_rrt), b)
+    rrt_chunk, ber_chunk = default_chunk(rrt_chunk, "rrt_chunk"), default_chunk(ber_chunk, "ber_chunk")
+    s1 = _stage1_batch(gen, z0s, layer, cfg, k_ber, chunk=ber_chunk, mesh=mesh)
+    return PreparedBatch(gen, z0s, k_rrt, mesh, rrt_chunk, b, s1)
+
+
+def max_kept(prepared: PreparedBatch) -> int:
+    """The largest kept count of the batch (a host synchronisation)."""
+    return int(jnp.max(prepared.stage1.num_kept))
+
+
+def finish(layer: int, cfg: EGBASConfig, p: PreparedBatch, n_kept: Optional[int]) -> EGBASResult:
+    """GB-RRT for a prepared batch; padding rows are dropped."""
+    tree = _stage2_batch(p.gen, p.z0s, layer, p.stage1.indicator, cfg, p.rrt_keys, chunk=p.rrt_chunk,
+                         n_kept=n_kept, mesh=p.mesh)
+    res = assemble(p.z0s, p.stage1, tree)
+    if p.z0s.shape[0] != p.size:
+        res = jax.tree_util.tree_map(lambda x: x[:p.size], res)
+    return res
+
+
+def egbas_batch_keys(gen, z0s, layer: int, cfg: EGBASConfig, keys, *, mesh: Optional[Mesh] = None,
+                     rrt_chunk: Optional[int] = -1, ber_chunk: Optional[int] = -1) -> EGBASResult:
+    """:func:`egbas_batch` with one explicit key per query (``keys`` ``(B,)``), so that
+    a share of a larger batch (one host's, in a multi-host run) reproduces the rows
+    of the whole batch exactly: row ``i`` equals ``egbas(gen, z0s[i], ..., key=keys[i])``."""
+    layer, cfg = check_inputs(gen, z0s, layer, cfg, batched=True)
+    p = prepare(gen, z0s, layer, cfg, keys, mesh, rrt_chunk, ber_chunk)
+    return finish(layer, cfg, p, kept.choose_path(gen, layer, max_kept(p), cfg.region_path))
+
+
+def memory_per_query(gen, layer: int, cfg: EGBASConfig) -> int:
+    r"""Estimated device bytes one query needs in ``egbas_batch`` (float32).
+
+    BerOpt: per-unit state (logits, Adam moments, theta, ...: ~6 D_l) plus, per mask,
+    forward and backward activations of every block and the image (~3 x). GB-RRT:
+    the sample and rejected buffers ((N + M) Dz), the proposals' distance rows
+    (K N) and the proposals' forward pass (K x activations).  An estimate for
+    planning chunks, not a bound: XLA may fuse away or add temporaries.
+    """
+    act = sum(gen.layer_size(k) for k in range(1, gen.num_layers + 1))
+    img = int(np.prod(gen.image_shape))
+    dz, d = gen.latent_dim, gen.layer_size(layer)
+    ber = 6 * d + cfg.ber_samples * 3 * (act + img)
+    rrt = (cfg.capacity + cfg.reject_capacity) * dz + cfg.proposals * (cfg.capacity + cfg.proposals + act + dz)
+    return 4 * (ber + rrt)
+
+
+def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[Mesh] = None,
+                rrt_chunk: Optional[int] = -1, memory_budget: Optional[int] = None,
+                ber_chunk: Optional[int] = -1) -> EGBASResult:
+    """:func:`~gbas_jax.egbas` over queries ``z0s`` ``(B, Dz)``; every result field
+    gains a leading axis ``B``.  Query ``i`` uses key ``jax.random.split(key, B)[i]``,
+    so row ``i`` matches ``egbas(gen, z0s[i], layer, cfg, key=split(key, B)[i])``.
+
+    With several local devices (or an explicit ``mesh`` with an axis ``"queries"``)
+    the query axis is sharded over them and the parameters are replicated; a batch
+    whose size is not a multiple of the device count is padded with copies of its
+    last query, and the padding rows are dropped from the result.  Results stay
+    sharded (when ``B`` is a multiple of the device count); nothing is gathered to
+    one device in between.
+
+    ``rrt_chunk`` / ``ber_chunk``: GB-RRT's / BerOpt's loops run vmapped over this
+    many queries at a time (``None``: all at once; ``-1``: :func:`default_chunk`).
+
+    ``memory_budget``: bytes a call may use (per device when sharded); larger batches
+    run as several calls of ``budget // memory_per_query`` queries (times the device
+    count), the last one padded to the same size, so one program serves all chunks.
+    """
+    layer, cfg = check_inputs(gen, z0s, layer, cfg, batched=True)
+    keys = jax.random.split(key, np.shape(z0s)[0])
+    if memory_budget is None:
+        return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk, ber_chunk=ber_chunk)
+    positive_int(memory_budget, "memory_budget (bytes)")
+    n_dev = mesh.shape["queries"] if mesh is not None else jax.local_device_count()
+    chunk = max(1, memory_budget // memory_per_query(gen, layer, cfg)) * n_dev
+    b = np.shape(z0s)[0]
+    if b <= chunk:
+        return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk, ber_chunk=ber_chunk)
+    z0s = jnp.asarray(z0s, jnp.float32)
+    starts = range(0, b, chunk)
+    # BerOpt for every chunk first, so that one kept-unit size (the batch maximum)
+    # serves every chunk's GB-RRT: one program per stage, not one per chunk.
+    prepared = []
+    for start in starts:
+        idx = np.minimum(np.arange(start, start + chunk), b - 1)     # the last chunk padded
+        prepared.append(prepare(gen, z0s[idx], layer, cfg, keys[idx], mesh, rrt_chunk, ber_chunk))
+    n_kept = kept.choose_path(gen, layer, max(max_kept(p) for p in prepared), cfg.region_path)
+    parts = [jax.tree_util.tree_map(lambda x, n=min(chunk, b - start): x[:n], finish(layer, cfg, p, n_kept))
+             for start, p in zip(starts, prepared)]
+    return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
