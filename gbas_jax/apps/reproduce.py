@@ -32,16 +32,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import baselines
-from ..core.config import EGBASConfig
 from ..core.egbas import egbas
 from ..core.metrics import sample_set_metrics
 from ..core.queries import query_latents
 from ..core.region import in_region
-from ..io import images
 from ..io.atomic import atomic_folder
 from ..io.checkpoint import load_discriminator, load_pretrained, read_architecture
-from . import presets
-from .common import write_json
+from ..io.outputs import stamp
+from . import figures, health, presets, settings
+from .common import as_settings, write_json
 
 METHODS = ("E-GBAS", "eps-L2", "eps-Linf")
 
@@ -70,12 +69,16 @@ class ReproduceRun(NamedTuple):
 
 
 def compute_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]] = None, queries: int = 10,
-                      seed: int = 0, cfg: Optional[EGBASConfig] = None, mc_proposals: int = 4096,
+                      seed: int = 0, cfg=None, mc_proposals: int = 4096,
                       figure4_model: Optional[str] = "dcgan-mnist-2d", progress: bool = True) -> ReproduceRun:
-    """Run the evaluation; nothing is written."""
+    """Run the evaluation; nothing is written.  ``cfg``: an
+    :class:`~gbas_jax.EGBASConfig` or :class:`~gbas_jax.apps.settings.Settings`;
+    default: the job's preset over the model's recommendation."""
     from tqdm.auto import tqdm
 
-    cfg = cfg or presets.REPRODUCE
+    st = (settings.resolve(read_architecture(model), {}, presets.REPRODUCE, "reproduce preset")
+          if cfg is None else as_settings(cfg))
+    cfg = st.config
     t_start = time.perf_counter()
     gen = load_pretrained(model)
     disc = load_discriminator(model) if read_architecture(model).get("discriminator") else None
@@ -101,10 +104,11 @@ def compute_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]
                     keep.update({(layer, q, name): im for name, im in imgs.items()})
                 bar.update(1)
 
-    results = {"model": model, "layers": list(layers), "queries": queries, "seed": seed,
-               "config": dataclasses.asdict(cfg), "mc_proposals": mc_proposals,
+    results = {**stamp("reproduce"), "model": model, "layers": list(layers), "queries": queries, "seed": seed,
+               "config": dataclasses.asdict(cfg), "config_sources": dict(st.sources), "mc_proposals": mc_proposals,
                "device": jax.devices()[0].device_kind, "per_query": {str(k): v for k, v in per_query.items()},
-               "summary": _summarise(per_query, disc is not None)}
+               "summary": _summarise(per_query, disc is not None),
+               "problems": _problems(per_query)}
     f4 = _figure4_data(figure4_model, cfg, seed) if figure4_model else None
     if f4 is not None:
         results["figure4"] = f4["record"]
@@ -126,7 +130,8 @@ def _one_query(gen, disc, layer, z0, cfg, mc_proposals, key):
     row = {"query": None, "num_kept": int(res.num_kept), "units": int(res.theta.shape[0]),
            "kept_error": float(res.kept_error), "samples": n,
            "proposals": int(res.tree.num_proposals), "rejected": int(res.tree.num_rejected),
-           "stop_reason": int(res.tree.stop_reason),
+           "stop_reason": res.tree.stop().name.lower(),
+           "problems": [p.code for p in health.egbas_problems(res, info)],
            "rejected_overflow": bool(res.tree.rejected_overflow),
            "egbas_acceptance": (n - 1) / max(1, int(res.tree.num_proposals)),
            "mc_acceptance": _mc_acceptance(gen, jnp.asarray(z0), layer, res.indicator, cfg, mc_proposals, k_mc),
@@ -139,22 +144,43 @@ def _one_query(gen, disc, layer, z0, cfg, mc_proposals, key):
     return row, imgs
 
 
+def _problems(per_query) -> list:
+    """Warnings of the whole run: one per layer and kind of problem, with counts.
+    None is fatal: the report's verdicts say which rest on incomplete trees."""
+    out = []
+    for layer, rows in per_query.items():
+        codes = sorted({c for r in rows for c in r["problems"]})
+        for code in codes:
+            k = sum(code in r["problems"] for r in rows)
+            out.append(health.Problem(code, f"layer {layer}: {k} of {len(rows)} queries: "
+                                            f"{_PROBLEM_WORDS.get(code, code)}", False).as_dict())
+    return out
+
+
+_PROBLEM_WORDS = {"max_iterations": "the tree stopped at max_iterations before it was full",
+                  "too_few_samples": "fewer than 2 samples", "no_kept_boundaries": "no boundary kept",
+                  "rejected_overflow": "more rejections than the rejected buffer holds",
+                  "calibration_fallback": "nothing rejected (eps_L2 from the samples instead)"}
+
+
 def write_reproduce(run: ReproduceRun, out: str) -> dict:
     """Write ``report.md``, ``results.json`` and the figures (whole or not at all)."""
     layers = run.results["layers"]
+    results = dict(run.results)
     with atomic_folder(out) as tmp:
-        _figure7(run.kept_images, run.query_images, layers, os.path.join(tmp, "figure7.png"))
-        _figure6(run.kept_images, run.query_images, layers, os.path.join(tmp, "figure6.png"))
+        figures.figure7(run.kept_images, run.query_images, layers, os.path.join(tmp, "figure7.png"))
+        figures.figure6(run.kept_images, run.query_images, layers, os.path.join(tmp, "figure6.png"))
         if run.figure4 is not None:
             _figure4_plot(run.figure4, os.path.join(tmp, "figure4.png"))
-        write_json(os.path.join(tmp, "results.json"), run.results, indent=1)
         with open(os.path.join(tmp, "report.md"), "w") as f:
-            f.write(report_markdown(run.results))
-    return run.results
+            f.write(report_markdown(results))
+        results["files"] = sorted(os.listdir(tmp)) + ["results.json"]
+        write_json(os.path.join(tmp, "results.json"), results, indent=1)
+    return results
 
 
 def run_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]] = None, queries: int = 10,
-                  seed: int = 0, cfg: Optional[EGBASConfig] = None, out: str = "out/reproduce",
+                  seed: int = 0, cfg=None, out: str = "out/reproduce",
                   mc_proposals: int = 4096, figure4_model: Optional[str] = "dcgan-mnist-2d",
                   progress: bool = True) -> dict:
     """:func:`compute_reproduce`, then :func:`write_reproduce`; returns the results."""
@@ -170,6 +196,7 @@ def _summarise(per_query, has_disc):
              "mc_acceptance": _mean_se([r["mc_acceptance"] for r in rows]),
              "eps_l2": _mean_se([r["eps_l2"] for r in rows]),
              "rejected_overflow_queries": int(sum(r["rejected_overflow"] for r in rows)),
+             "incomplete_trees": int(sum(r["stop_reason"] != "capacity" for r in rows)),
              "methods": {}}
         for name in METHODS:
             ms = [r["methods"][name] for r in rows]
@@ -250,6 +277,9 @@ def report_markdown(r: dict) -> str:
                      f"{sum(hs)} of {len(hs)} blocks.")
         text += (f" GB-RRT accepted {s['egbas_acceptance']['mean']:.3f} of its proposals against "
                  f"{s['mc_acceptance']['mean']:.3f} for uniform rejection sampling in the same box.")
+        if s["incomplete_trees"]:
+            text += (f" These verdicts rest on incomplete data: {s['incomplete_trees']} of {len(r['per_query'][l])} "
+                     "trees stopped at max_iterations before they were full.")
         if s["rejected_overflow_queries"]:
             text += (f" Warning: for {s['rejected_overflow_queries']} queries the rejected buffer overflowed, so "
                      "eps_L2 was calibrated from the first stored rejections only (raise --reject-capacity).")
@@ -268,34 +298,10 @@ def report_markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _figure7(keep, query_imgs, layers, path, n=8):
-    rows, labels = [], []
-    for q in range(min(3, len(query_imgs))):
-        for layer in layers:
-            if (layer, q, "E-GBAS") not in keep:
-                continue
-            rows += [np.concatenate([query_imgs[q:q + 1], keep[(layer, q, "eps-L2")][:n]]),
-                     np.concatenate([query_imgs[q:q + 1], keep[(layer, q, "E-GBAS")][1:n + 1]])]
-            labels += [f"q{q} L{layer} eps-L2", f"q{q} L{layer} E-GBAS"]
-    images.labelled_rows(rows, labels, ncol=n + 1, scale=2, label_width=110).save(path)
-
-
-def _figure6(keep, query_imgs, layers, path):
-    rows, labels = [], []
-    for q in range(min(3, len(query_imgs))):
-        maps = [np.std(keep[(layer, q, "E-GBAS")], axis=0) for layer in layers if (layer, q, "E-GBAS") in keep]
-        if not maps:
-            continue
-        top = max(float(np.max(m)) for m in maps) or 1.0
-        rows.append(np.concatenate([query_imgs[q:q + 1]] + [(2 * m / top - 1)[None] for m in maps]))
-        labels.append(f"query {q}")
-    images.labelled_rows(rows, labels, ncol=len(layers) + 1, scale=3, label_width=80).save(path)
-
-
 def _figure4_data(model, cfg, seed):
     gen = load_pretrained(model)  # a clear ValueError for an unknown name or folder
-    c = dataclasses.replace(presets.BOUNDARIES, capacity=min(cfg.capacity, presets.BOUNDARIES.capacity),
-                            ber_steps=cfg.ber_steps)
+    base = settings.resolve(read_architecture(model), {}).config     # the 2-D model's own settings
+    c = dataclasses.replace(base, capacity=min(cfg.capacity, base.capacity), ber_steps=cfg.ber_steps)
     layer = 1
     z0 = query_latents(gen.latent_dim, seed)
     res = egbas(gen, z0, layer, c, key=jax.random.key(seed))
@@ -324,6 +330,8 @@ def _figure4_plot(f4, path):
         ax.add_patch(plt.Circle(f4["z_avg"], rad, fill=False, color=col, lw=1.2, label=f"{lab} = {rad:.3f}"))
     ax.set_aspect("equal")
     ax.autoscale_view()
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title(f"{r['model']}, layer {r['layer']}: calibration of eps_L2")
     fig.tight_layout()

@@ -9,24 +9,22 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Union
 
 import jax
 import numpy as np
 
 from ..core import baselines
-from ..core.config import EGBASConfig
 from ..core.egbas import egbas
 from ..core.metrics import sample_set_metrics
 from ..core.queries import query_latents
 from ..core.results import EGBASResult
-from ..io import images
 from ..io.atomic import atomic_folder
 from ..io.checkpoint import load_discriminator, load_pretrained, read_architecture
-from .common import Stages, read_query_file, write_json
-
-FALLBACK_MESSAGE = ("calibrate: no rejected candidates; eps_l2 is the largest distance from the "
-                    "sample mean to an accepted sample")
+from ..io.outputs import stamp
+from ..io.queries import read_query_file
+from . import figures, health
+from .common import Stages, as_settings, settings_line, write_json
 
 
 class SampleRun(NamedTuple):
@@ -44,18 +42,26 @@ class SampleRun(NamedTuple):
     query_image: np.ndarray
 
 
-def compute_sample(model: str = "dcgan-mnist", layer: int = 2, cfg: Optional[EGBASConfig] = None,
-                   seed: int = 0, query: Optional[str] = None, progress: bool = True) -> SampleRun:
-    """Run E-GBAS and both baselines for one query (the query from ``seed``, or the
-    ``.npy`` file ``query``)."""
-    cfg = cfg or EGBASConfig()
+def compute_sample(model: str = "dcgan-mnist", layer: int = 2, cfg=None, seed: int = 0,
+                   query: Union[None, str, np.ndarray] = None, progress: bool = True) -> SampleRun:
+    """Run E-GBAS and both baselines for one query: ``N(0, I)`` from ``seed``, or
+    ``query`` (a ``(Dz,)`` array or a ``.npy`` file).  ``cfg``: an
+    :class:`~gbas_jax.EGBASConfig`, or :class:`~gbas_jax.apps.settings.Settings`
+    (recorded with the source of each value); default: the library defaults."""
+    st = as_settings(cfg)
+    cfg = st.config
     t_all = time.perf_counter()
     with Stages("sample", ["load model", "E-GBAS (BerOpt + GB-RRT, incl. compile)", "baselines", "metrics"],
                 progress) as stages:
         with stages.stage("load_s"):
             gen = load_pretrained(model)
             disc = load_discriminator(model) if read_architecture(model).get("discriminator") else None
-            z0 = query_latents(gen.latent_dim, seed) if query is None else read_query_file(query, gen.latent_dim)
+            if query is None:
+                z0 = query_latents(gen.latent_dim, seed)
+            elif isinstance(query, str):
+                z0 = read_query_file(query, gen.latent_dim)
+            else:
+                z0 = np.asarray(query, np.float32)
 
         k_run, k_l2, k_linf = jax.random.split(jax.random.key(seed), 3)
         with stages.stage("egbas_s"):
@@ -77,9 +83,12 @@ def compute_sample(model: str = "dcgan-mnist", layer: int = 2, cfg: Optional[EGB
 
     tree = res.tree
     proposals = int(tree.num_proposals)
+    problems = health.egbas_problems(res, info)
     record = {
-        "model": model, "layer": layer, "seed": seed, "query": query,
-        "config": dataclasses.asdict(cfg),
+        **stamp("sample"),
+        "model": model, "layer": layer, "seed": seed, "query": query if isinstance(query, str) else
+        (None if query is None else [float(v) for v in z0]),
+        "config": dataclasses.asdict(cfg), "config_sources": dict(st.sources),
         "counts": {"units": int(res.theta.shape[0]), "kept_boundaries": int(res.num_kept),
                    "samples": n, "proposals": proposals,
                    "acceptance_rate": (n - 1) / proposals if proposals else 0.0,
@@ -89,9 +98,9 @@ def compute_sample(model: str = "dcgan-mnist", layer: int = 2, cfg: Optional[EGB
                    "ber_steps": int(res.ber_steps), "ber_converged": bool(res.ber_converged)},
         "ber_loss": float(res.ber_loss), "kept_error": float(res.kept_error),
         "calibration": {"eps_l2": cal.eps_l2, "eps_linf": cal.eps_linf, "min_dist": info.min_dist,
-                        "max_dist": info.max_dist, "fallback_no_rejected": info.fallback,
-                        "warnings": [FALLBACK_MESSAGE] if info.fallback else []},
+                        "max_dist": info.max_dist, "fallback_no_rejected": info.fallback},
         "metrics": table,
+        "problems": health.as_records(problems),
         "device": jax.devices()[0].device_kind,
         "timings": dict(stages.timings),
     }
@@ -104,16 +113,8 @@ def write_sample(run: SampleRun, out: str, pictures: int = 12) -> dict:
     t = time.perf_counter()
     record = dict(run.record)
     with atomic_folder(out) as tmp:
-        rng = np.random.default_rng(0)
-
-        def pick(x):
-            return x[np.sort(rng.choice(len(x), size=min(pictures, len(x)), replace=False))]
-
-        # E-GBAS row 0 is the query itself: show the others.
-        pic = images.labelled_rows([run.query_image, pick(run.images["E-GBAS"][1:]), pick(run.images["eps-L2"]),
-                                    pick(run.images["eps-Linf"])],
-                                   ["query", "E-GBAS", "eps-L2", "eps-Linf"], ncol=pictures)
-        pic.save(os.path.join(tmp, "samples.png"))
+        figures.sample_figure(run.query_image, run.images, record["layer"], pictures,
+                              os.path.join(tmp, "samples.png"))
         tree = run.result.tree
         np.save(os.path.join(tmp, "query.npy"), np.asarray(run.result.query))
         np.save(os.path.join(tmp, "egbas_samples.npy"), run.latents["E-GBAS"])
@@ -130,8 +131,8 @@ def write_sample(run: SampleRun, out: str, pictures: int = 12) -> dict:
     return record
 
 
-def run_sample(model: str = "dcgan-mnist", layer: int = 2, cfg: Optional[EGBASConfig] = None,
-               seed: int = 0, query: Optional[str] = None, out: str = "out/sample",
+def run_sample(model: str = "dcgan-mnist", layer: int = 2, cfg=None,
+               seed: int = 0, query: Union[None, str, np.ndarray] = None, out: str = "out/sample",
                progress: bool = True, pictures: int = 12) -> dict:
     """:func:`compute_sample`, then :func:`write_sample`; returns the record."""
     return write_sample(compute_sample(model, layer, cfg, seed, query, progress), out, pictures)
@@ -140,6 +141,7 @@ def run_sample(model: str = "dcgan-mnist", layer: int = 2, cfg: Optional[EGBASCo
 def summary_table(record: dict) -> str:
     c = record["counts"]
     lines = [f"model {record['model']}  layer {record['layer']}  seed {record['seed']}",
+             settings_line(record),
              f"kept boundaries {c['kept_boundaries']}/{c['units']}  samples {c['samples']}  "
              f"proposals {c['proposals']}  acceptance {c['acceptance_rate']:.2f}  rejected {c['rejected']}  "
              f"stop {c['stop_reason']}",

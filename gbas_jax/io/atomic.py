@@ -7,7 +7,24 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Set
+
+from .outputs import OutputError
+
+
+#: Temporary paths being written now: removed by :func:`remove_temporaries` when
+#: a run is interrupted (the command line exits without unwinding its threads).
+_LIVE: Set[str] = set()
+
+
+def remove_temporaries() -> None:
+    """Delete every temporary folder or file still being written."""
+    for tmp in list(_LIVE):
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.remove(tmp)
+        _LIVE.discard(tmp)
 
 
 def _umask() -> int:
@@ -35,10 +52,11 @@ def atomic_folder(path: str, overwrite: bool = True, cleanup: Optional[Callable[
     """
     path = os.path.abspath(path)
     if os.path.exists(path) and not overwrite:
-        raise ValueError(f"{path} exists; pass overwrite=True to replace it")
+        raise OutputError(path, "exists", hint="overwrite")
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=parent)
+    _LIVE.add(tmp)
     os.chmod(tmp, 0o777 & ~_umask())     # mkdtemp makes 0700; the result is an ordinary folder
     try:
         yield tmp
@@ -56,6 +74,7 @@ def atomic_folder(path: str, overwrite: bool = True, cleanup: Optional[Callable[
                 except Exception:
                     pass
             shutil.rmtree(tmp, ignore_errors=True)
+        _LIVE.discard(tmp)
 
 
 @contextlib.contextmanager
@@ -69,6 +88,7 @@ def atomic_file(path: str) -> Iterator[str]:
     base, ext = os.path.splitext(os.path.basename(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-" + base + "-", suffix=ext, dir=parent)
     os.close(fd)
+    _LIVE.add(tmp)
     os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600
     try:
         yield tmp
@@ -78,3 +98,4 @@ def atomic_file(path: str) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+        _LIVE.discard(tmp)

@@ -50,24 +50,58 @@ def resolve(name_or_path: str) -> str:
 
 
 def read_architecture(name_or_path: str) -> dict:
-    path = resolve(name_or_path)
-    with open(os.path.join(path, "architecture.json")) as f:
-        arch = json.load(f)
+    """The parsed ``architecture.json`` of a model; ``ValueError`` naming the file
+    and the problem if it is unreadable, not JSON, or not of this format."""
+    path = os.path.join(resolve(name_or_path), "architecture.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            arch = json.load(f)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror})") from None
+    if not isinstance(arch, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(arch).__name__}")
     if arch.get("format") != FORMAT:
         raise ValueError(f"{path}: unknown format {arch.get('format')!r} (expected {FORMAT!r})")
+    if not isinstance(arch.get("generator"), dict):
+        raise ValueError(f"{path}: no 'generator' entry")
     return arch
 
 
 def _restore(path, abstract):
-    return ocp.StandardCheckpointer().restore(path, abstract)
+    """Restore an orbax checkpoint against abstract variables; any failure (a
+    missing, truncated or mismatched checkpoint) is a ``ValueError`` naming it."""
+    if not os.path.isdir(path):
+        raise ValueError(f"{path}: checkpoint folder missing")
+    try:
+        return ocp.StandardCheckpointer().restore(path, abstract)
+    except Exception as e:          # orbax and tensorstore raise many types
+        detail = " ".join(str(e).split())[:160]
+        raise ValueError(f"{path}: checkpoint damaged, incomplete or of another architecture ({detail})") from None
+
+
+def _module(build, spec, name_or_path):
+    try:
+        return build(spec)
+    except ValueError as e:
+        raise ValueError(f"{os.path.join(resolve(name_or_path), 'architecture.json')}: {e}") from None
+
+
+def generator_module(name_or_path: str):
+    """The generator's linen module from ``architecture.json`` alone (no weights
+    read): its ``latent_dim`` and ``num_layers`` validate arguments before a run."""
+    return _module(registry.generator_module, read_architecture(name_or_path)["generator"], name_or_path)
 
 
 def load_pretrained(name_or_path: str = "dcgan-mnist") -> Generator:
     """A :class:`~gbas_jax.Generator` from a shipped name (:data:`PRETRAINED`) or a
     model folder (for example one written by ``python -m converters``)."""
     arch = read_architecture(name_or_path)
-    spec = arch.get("generator")
-    module = registry.generator_module(spec)
+    spec = arch["generator"]
+    module = _module(registry.generator_module, spec, name_or_path)
     abstract = registry.abstract_variables(module, registry.example_input(spec, "generator"))
     variables = _restore(os.path.join(resolve(name_or_path), "generator"), abstract)
     return registry.make_generator(module, variables)
@@ -78,8 +112,8 @@ def load_discriminator(name_or_path: str = "dcgan-mnist") -> Discriminator:
     arch = read_architecture(name_or_path)
     spec = arch.get("discriminator")
     if not spec:
-        raise ValueError(f"{name_or_path!r} has no discriminator")
-    module = registry.discriminator_module(spec)
+        raise ValueError(f"{name_or_path}: the model folder has no discriminator")
+    module = _module(registry.discriminator_module, spec, name_or_path)
     abstract = registry.abstract_variables(module, registry.example_input(spec, "discriminator"))
     params = _restore(os.path.join(resolve(name_or_path), "discriminator"), abstract)
     return registry.make_discriminator(module, params)

@@ -1,0 +1,78 @@
+"""Which E-GBAS settings a job runs with, and where each came from.
+
+Precedence, highest first:
+
+1. a command-line flag (``--ber-lambda 0.3``);
+2. a job preset the user asked for (``reproduce --quick``);
+3. the model's recommendation: ``architecture.json`` may carry
+   ``"recommended": {"egbas": {field: value, ...}, "why": "..."}`` (the shipped
+   models do; a converted folder has none until you add it);
+4. the library default (:class:`~gbas_jax.EGBASConfig`).
+
+:func:`resolve` returns the config and the source of every value that differs
+from the library default; jobs print that line and store it in their record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, NamedTuple, Optional
+
+from ..core.config import EGBASConfig
+
+FIELDS = tuple(f.name for f in dataclasses.fields(EGBASConfig))
+
+
+class Settings(NamedTuple):
+    config: EGBASConfig
+    sources: Dict[str, str]     # field -> "command line" | preset name | "model" (non-default fields only)
+
+    def describe(self) -> str:
+        """One line: every non-default value with its source, or that the library
+        defaults are used."""
+        if not self.sources:
+            return "settings: library defaults"
+        parts = [f"{k}={getattr(self.config, k)!r} ({src})" for k, src in self.sources.items()]
+        return "settings: " + ", ".join(parts) + "; the rest library defaults"
+
+    def as_record(self) -> dict:
+        return {"config": dataclasses.asdict(self.config), "sources": dict(self.sources)}
+
+
+def recommended(arch: dict, label: str = "architecture.json") -> Dict[str, object]:
+    """The model's recommended :class:`EGBASConfig` fields (``{}`` if none);
+    ``ValueError`` naming ``label`` for unknown fields or invalid values."""
+    rec = arch.get("recommended")
+    if rec is None:
+        return {}
+    if not isinstance(rec, dict) or not isinstance(rec.get("egbas", {}), dict):
+        raise ValueError(f"{label}: 'recommended' must be {{\"egbas\": {{field: value}}}}")
+    fields = dict(rec.get("egbas", {}))
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"{label}: recommended settings name unknown EGBASConfig fields {unknown}")
+    if isinstance(fields.get("interval"), list):
+        fields["interval"] = tuple(fields["interval"])
+    try:
+        EGBASConfig(**fields)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{label}: invalid recommended settings ({e})") from None
+    return fields
+
+
+def resolve(arch: Optional[dict], flags: Dict[str, object], preset: Optional[Dict[str, object]] = None,
+            preset_name: str = "preset", label: str = "architecture.json") -> Settings:
+    """The config from the four layers of the module docstring.  ``flags`` holds
+    only the fields given on the command line."""
+    layers = [("model", recommended(arch or {}, label)), (preset_name, dict(preset or {})),
+              ("command line", dict(flags))]
+    values: Dict[str, object] = {}
+    sources: Dict[str, str] = {}
+    for source, fields in layers:               # later layers win
+        for k, v in fields.items():
+            values[k] = v
+            sources[k] = source
+    cfg = EGBASConfig(**values)
+    default = EGBASConfig()
+    sources = {k: sources[k] for k in FIELDS if k in sources and getattr(cfg, k) != getattr(default, k)}
+    return Settings(cfg, sources)
