@@ -56,20 +56,23 @@ import time
 import numpy as np
 import torch
 
-from .reference_torch import SPACING_RTOL, _compare_region_test, _logit, _run
+from .reference_torch import SPACING_RTOL, _compare_region_test, _logit, _run, hard_objective
 from torch_mirror.dcgan import TorchDCGAN
 
 
 # ---------------------------------------------------------------------------
 # BerOpt, S masks in one forward
 # ---------------------------------------------------------------------------
-def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator) -> dict:
+def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
+            target: float | None = None, check_every: int = 0) -> dict:
     """Algorithm 1 with the ``S`` masks of a step batched.
 
-    Args: net, z0 ``(Dz,)``, layer, cfg ``gb.EGBASConfig``, generator ``torch.Generator``.
+    Args: net, z0 ``(Dz,)``, layer, cfg ``gb.EGBASConfig``, generator ``torch.Generator``;
+    ``check_every`` / ``target``: as :func:`benchmarks.reference_torch.ber_opt`.
 
     Returns a dict: ``theta`` ``(D_l,)`` numpy (JAX order), ``loss``, ``steps``,
-    ``converged``, ``kept_error``, ``forward_passes`` (batched decodes, one per step).
+    ``converged``, ``kept_error``, ``forward_passes`` (batched decodes, one per step),
+    ``objective``, ``reached``.
     """
     S, w = cfg.ber_samples, cfg.ber_window
     with torch.no_grad():
@@ -80,8 +83,9 @@ def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch
     opt = torch.optim.Adam([logits], lr=cfg.ber_lr)
     u = torch.empty((S,) + tuple(h0.shape[1:]), dtype=h0.dtype, device=h0.device)
     losses, converged, t = [], False, 0
+    objective, reached = float("nan"), False
     concrete = cfg.relaxation == "concrete"
-    while t < cfg.ber_steps and not converged:
+    while t < cfg.ber_steps and not converged and not reached:
         opt.zero_grad(set_to_none=True)
         with torch.no_grad():
             torch.rand(u.shape, generator=generator, out=u)
@@ -103,13 +107,17 @@ def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch
         if cfg.ber_tol > 0 and t >= 2 * w:
             cur, prev = np.mean(losses[-w:]), np.mean(losses[-2 * w:-w])
             converged = bool(abs(cur - prev) <= cfg.ber_tol * max(abs(prev), 1e-12))
+        if check_every and t % check_every == 0:
+            objective = hard_objective(net, h0, x0, logits, layer, cfg, net.decode_nchw)
+            reached = target is not None and objective <= target
     with torch.no_grad():
         theta = torch.sigmoid(logits)
         keep = (theta > cfg.threshold).to(h0.dtype)
         kept_error = float(torch.mean((net.decode_nchw(h0 * keep[None], layer) - x0) ** 2))
     return {"theta": net.to_jax_order(theta.detach().reshape(-1).cpu().numpy(), layer).copy(),
             "loss": float(np.mean(losses[-w:])) if losses else float("nan"), "steps": t,
-            "converged": bool(converged), "kept_error": kept_error, "forward_passes": t}
+            "converged": bool(converged), "kept_error": kept_error, "forward_passes": t,
+            "objective": objective, "reached": reached}
 
 
 # ---------------------------------------------------------------------------

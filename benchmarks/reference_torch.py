@@ -84,17 +84,30 @@ def _mask(logits: torch.Tensor, cfg, generator: torch.Generator) -> torch.Tensor
     return hard + theta - theta.detach()  # straight-through: hard forward, d theta backward
 
 
-def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator) -> dict:
-    """Algorithm 1 as a Python loop of Adam steps.
+def hard_objective(net, h0, x0, logits, layer, cfg, decode) -> float:
+    """``J``: the MSE of ``decode(h0 * 1[theta > p])`` against ``x0`` plus lambda x
+    the kept fraction (no gradient)."""
+    with torch.no_grad():
+        keep = (torch.sigmoid(logits) > cfg.threshold).to(h0.dtype)
+        return float(torch.mean((decode(h0 * keep[None], layer) - x0) ** 2) + cfg.ber_lambda * torch.mean(keep))
+
+
+def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
+            target: float | None = None, check_every: int = 0) -> dict:
+    """Algorithm 1 as a Python loop of Adam steps (PyTorch's Adam, its default betas).
 
     Args:
       net: the mirror; z0: ``(Dz,)`` tensor; layer: ``1 .. num_layers``;
-      cfg: ``gb.EGBASConfig``; generator: ``torch.Generator`` for the masks.
+      cfg: ``gb.EGBASConfig`` (``ber_lr``, ``temperature``, ``ber_samples``,
+      ``ber_init``, ``ber_lambda``, ``ber_steps``; ``ber_tol`` > 0 adds the loss-window
+      early stop over ``ber_window`` steps); generator: ``torch.Generator``;
+      check_every: compute the hard objective ``J`` every so many steps (its time
+      counts); target: stop at the first check with ``J <= target``.
 
     Returns a dict: ``theta`` ``(D_l,)`` numpy in the JAX unit order, ``loss``
     (mean of the last window), ``steps``, ``converged``, ``kept_error`` (MSE of
     ``decode(h0 * 1[theta > p])`` against ``G(z0)``), ``forward_passes`` (decodes
-    of one mask each).
+    of one mask each), ``objective`` (the last check's J) and ``reached``.
     """
     with torch.no_grad():
         h0 = net.features(z0[None], layer)           # (1, C, H, W)
@@ -103,7 +116,8 @@ def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch
                         requires_grad=True)
     opt = torch.optim.Adam([logits], lr=cfg.ber_lr)
     w, losses, converged, t = cfg.ber_window, [], False, 0
-    while t < cfg.ber_steps and not converged:
+    objective, reached = float("nan"), False
+    while t < cfg.ber_steps and not converged and not reached:
         opt.zero_grad(set_to_none=True)
         rec = 0.0
         for _ in range(cfg.ber_samples):  # one mask at a time (the paper samples m ~ Ber(theta))
@@ -118,6 +132,9 @@ def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch
         if cfg.ber_tol > 0 and t >= 2 * w:
             cur, prev = np.mean(losses[-w:]), np.mean(losses[-2 * w:-w])
             converged = bool(abs(cur - prev) <= cfg.ber_tol * max(abs(prev), 1e-12))
+        if check_every and t % check_every == 0:
+            objective = hard_objective(net, h0, x0, logits, layer, cfg, net.decode)
+            reached = target is not None and objective <= target
     with torch.no_grad():
         theta = torch.sigmoid(logits)
         keep = (theta > cfg.threshold).to(h0.dtype)
@@ -126,7 +143,7 @@ def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch
     return {"theta": net.to_jax_order(theta_flat.numpy(), layer).copy(),
             "loss": float(np.mean(losses[-w:])) if losses else float("nan"),
             "steps": t, "converged": converged, "kept_error": kept_error,
-            "forward_passes": t * cfg.ber_samples}
+            "forward_passes": t * cfg.ber_samples, "objective": objective, "reached": reached}
 
 
 # ---------------------------------------------------------------------------

@@ -96,10 +96,10 @@ def region_for(name: str, gen, z0, layer: int, cfg, kept_fraction: float, seed: 
     return np.asarray(jnp.where(keep, jnp.sign(a0), 0).astype(jnp.int8)), f"random {kept_fraction:g}"
 
 
-def _membership_fn(gen, layer, V, n_kept):
-    if n_kept is None:
+def _membership_fn(gen, layer, V, sizes):
+    if sizes is None:
         return lambda z: gb.region_margin(gen, z, layer, jnp.asarray(V))
-    region = kept.build(gen, layer, jnp.asarray(V), n_kept)
+    region = kept.build(gen, layer, jnp.asarray(V), sizes)
     return lambda z: kept.kept_margin(gen, z, layer, region)
 
 
@@ -124,8 +124,8 @@ def jax_rrt(gen, z0, layer, V, cfg, repeats=3) -> dict:
     first, t, tree = _median_time(lambda r: gb.gb_rrt(gen, z0, layer, V, cfg, key=jax.random.key(0)), repeats)
     n, it = int(tree.num_samples), int(tree.iterations)
     cand = it * cfg.proposals
-    n_kept = kept.choose_path(gen, layer, int(jnp.sum(V != 0)), cfg.region_path)
-    bound = _per_batch(_membership_fn(gen, layer, V, n_kept), cfg.proposals, gen.latent_dim) * it
+    sizes = kept.plan(gen, layer, V, cfg.region_path)
+    bound = _per_batch(_membership_fn(gen, layer, V, sizes), cfg.proposals, gen.latent_dim) * it
     # nearest neighbour at the mean tree size, one iteration's K proposals
     u = jax.random.normal(jax.random.key(3), (cfg.proposals, gen.latent_dim))
     _, t_nn, _ = _median_time(lambda r: _nn(tree.samples, max(1, n // 2), u + r, cfg.proposals), 5)
@@ -133,7 +133,8 @@ def jax_rrt(gen, z0, layer, V, cfg, repeats=3) -> dict:
     return dict(impl="jax", rrt_s=t, compile_s=max(first - t, 0.0), accepted=n - 1, iterations=it,
                 candidates=cand, accepted_per_s=(n - 1) / t, candidates_per_s=cand / t, bound_s=bound,
                 efficiency=bound / t, nn_s=nn_s, other_s=max(t - bound - nn_s, 0.0),
-                path="full" if n_kept is None else f"kept n={n_kept}", num_rejected=int(tree.num_rejected))
+                path="full" if sizes is None else "kept " + "x".join(map(str, sizes[1:])),
+                num_rejected=int(tree.num_rejected))
 
 
 def _net(impl, gen, device):
@@ -177,12 +178,11 @@ def torch_rrt(impl: str, gen, z0, layer, V, cfg, device="cpu", net=None) -> dict
 def _ber_step_bound(gen, z0, layer, cfg) -> float:
     """Seconds of one BerOpt step's work (value and gradient over S masks), timed
     as 16 steps' masks in one vmapped batch."""
-    from gbas_jax.core.beropt import loss_fn
+    from gbas_jax.core.beropt import loss_and_grad
     h0 = gen.features(jnp.asarray(z0)[None], layer)[0]
     x0 = gen.generate(jnp.asarray(z0)[None])[0]
     logits = jnp.zeros(gen.layer_shape(layer))
-    grad = jax.jit(jax.vmap(jax.value_and_grad(lambda lg, k: loss_fn(lg, gen, h0, x0, layer, k, cfg)),
-                            in_axes=(None, 0)))
+    grad = jax.jit(jax.vmap(lambda lg, k: loss_and_grad(lg, gen, h0, x0, layer, k, cfg), in_axes=(None, 0)))
     keys = jax.random.split(jax.random.key(5), 16)
     _, t16, _ = _median_time(lambda r: grad(logits + r, keys), 3)
     return t16 / 16
@@ -217,8 +217,8 @@ def jax_batch(gen, z0s, layer, cfg, repeats=2) -> dict:
     # Compute bound of the whole batch: every query's BerOpt steps and GB-RRT
     # iterations, each at its measured per-step / per-iteration work.
     steps, iters = np.asarray(res.ber_steps), np.asarray(res.tree.iterations)
-    n_kept = kept.choose_path(gen, layer, int(np.max(np.asarray(res.num_kept))), cfg.region_path)
-    per_iter = _per_batch(_membership_fn(gen, layer, res.indicator[0], n_kept), cfg.proposals, gen.latent_dim)
+    sizes = kept.plan(gen, layer, res.indicator, cfg.region_path)
+    per_iter = _per_batch(_membership_fn(gen, layer, res.indicator[0], sizes), cfg.proposals, gen.latent_dim)
     bound = _ber_step_bound(gen, z0s[0], layer, cfg) * steps.sum() + per_iter * iters.sum()
     return dict(impl="jax", queries=int(z0s.shape[0]), batch_s=t, batch_compile_s=max(first - t, 0.0),
                 queries_per_s=z0s.shape[0] / t, mean_samples=float(np.mean(np.asarray(res.tree.num_samples))),
@@ -251,18 +251,82 @@ def kept_savings(gen, layer, V) -> dict:
     lm = gen.linear_map(layer)
     if lm is None:
         return out
-    n_pad = kept.padded_size(n)
+    sizes = kept.plan(gen, layer, V, "kept")
     if lm.geometry is None:
-        full_macs, kept_macs = lm.kernel.size, n_pad * lm.kernel.shape[0]
+        full_macs, kept_macs = lm.kernel.size, sizes[1] * lm.kernel.shape[0]
     else:
         pos, _ = kept.tap_table(lm.geometry)
         cin = lm.kernel.shape[2]
-        full_macs = gen.layer_size(layer) * lm.geometry.kernel ** 2 * cin
-        kept_macs = n_pad * pos.shape[1] * cin
+        full_macs = gen.layer_size(layer) * lm.geometry.kernel ** 2 * cin   # as XLA computes it
+        kept_macs = sizes[1] * pos.shape[1] * cin * sizes[2]
     k = 32
     t_full = _per_batch(_membership_fn(gen, layer, V, None), k, gen.latent_dim) / k
-    t_kept = _per_batch(_membership_fn(gen, layer, V, n_pad), k, gen.latent_dim) / k
+    t_kept = _per_batch(_membership_fn(gen, layer, V, sizes), k, gen.latent_dim) / k
     t_prev = _per_batch(lambda z: gen.features(z, layer - 1), k, gen.latent_dim) / k if layer > 1 else 0.0
-    return dict(out, n_pad=n_pad, full_macs=int(full_macs), kept_macs=int(kept_macs),
+    return dict(out, sizes="x".join(map(str, sizes[1:])), full_macs=int(full_macs), kept_macs=int(kept_macs),
                 mac_ratio=full_macs / kept_macs, full_us=t_full * 1e6, kept_us=t_kept * 1e6,
                 prefix_us=t_prev * 1e6, time_ratio=t_full / t_kept)
+
+
+# -- BerOpt: time to objective ---------------------------------------------------------
+
+#: The plain BerOpt of Algorithm 1 as a user would write it (and as the library ran it
+#: before it converged): Adam 0.1 with its usual betas, concrete masks at temperature
+#: 0.1, 8 masks per step, theta from 0.9.  The PyTorch references always run this.
+PLAIN = gb.EGBASConfig(ber_steps=300, ber_tol=0.0, ber_check=25, ber_window=25, ber_lr=0.1, ber_lr_decay=0.0,
+                       ber_b1=0.9, ber_b2=0.999, ber_samples=8, temperature=0.1, ber_init=0.9)
+TTO_CHECK = 10
+TTO_KEY = jax.random.key(3)
+
+
+def _objective_trace(gen, z0, layer, cfg, blocks):
+    """The best hard objective after each block of ``cfg.ber_check`` steps: one
+    compiled scan over the library's own ``init`` / ``step`` (no early stop)."""
+    from gbas_jax.core import beropt
+
+    @jax.jit
+    def trace(z0):
+        h0 = gen.features(z0[None], layer)[0]
+        x0 = gen.decode(h0[None], layer)[0]
+
+        def body(s, _):
+            s = beropt.step(s, gen, h0, x0, layer, TTO_KEY, cfg)
+            return s, s.best_objective
+        return jax.lax.scan(body, beropt.init(h0, x0, gen, layer, cfg), None, length=blocks)[1]
+    return np.asarray(trace(jnp.asarray(z0)))
+
+
+def jax_time_to_objective(gen, z0, layer, target, cap=3000, repeats=3) -> dict:
+    """Seconds for the library's default BerOpt to reach ``J <= target``, checking J
+    every 10 steps (checks counted): the first step count that gets there is found
+    on the trajectory, then a run of exactly that many steps is timed (after
+    compilation, median of ``repeats``)."""
+    cfg = gb.EGBASConfig(ber_tol=0.0, ber_check=TTO_CHECK, ber_window=TTO_CHECK)
+    trace = _objective_trace(gen, z0, layer, cfg.replace(ber_steps=cap), cap // TTO_CHECK)
+    hit = np.nonzero(trace <= target)[0]
+    steps = int((hit[0] + 1) * TTO_CHECK) if len(hit) else cap
+    run = cfg.replace(ber_steps=steps)
+    first, t, res = _median_time(lambda r: gb.ber_opt(gen, z0, layer, run, key=TTO_KEY, full_output=True), repeats)
+    return dict(impl="jax", tto_s=t, tto_steps=steps, reached=bool(len(hit)), final_objective=float(res.objective),
+                tto_compile_s=max(first - t, 0.0))
+
+
+def torch_time_to_objective(impl, gen, z0, layer, target, cap=3000, device="cpu") -> dict:
+    """The same for a PyTorch reference running the plain algorithm (:data:`PLAIN`)."""
+    import torch
+
+    from . import batched_torch, reference_torch
+    mod = reference_torch if impl == "reference_torch" else batched_torch
+    net = _net(impl, gen, device)
+    g = torch.Generator(device=device)
+    g.manual_seed(3)
+    z0t = torch.tensor(np.asarray(z0, np.float32), device=device)
+    cfg = PLAIN.replace(ber_steps=cap)
+    mod.ber_opt(net, z0t, layer, cfg.replace(ber_steps=3), g)          # warm-up
+    t0 = time.perf_counter()
+    out = mod.ber_opt(net, z0t, layer, cfg, g, target=target, check_every=TTO_CHECK)
+    if device != "cpu":
+        torch.cuda.synchronize()
+    t = time.perf_counter() - t0
+    return dict(impl=impl, tto_s=t, tto_steps=out["steps"], reached=out["reached"],
+                final_objective=out["objective"])

@@ -38,8 +38,8 @@ def main():
     res = jax.block_until_ready(gb.egbas(gen, z0, layer, cfg, key=k_run))
     t_run = time.perf_counter() - t0
 
-    n = int(res.tree.num_samples)
-    samples = np.asarray(res.tree.samples[:n])
+    samples = res.tree.accepted()
+    n = len(samples)
     eps_l2, eps_linf = gb.baselines.calibrate(res)
     z_l2 = gb.baselines.sample_l2_ball(z0, eps_l2, n, key=k_l2)
     z_linf = gb.baselines.sample_linf_ball(z0, eps_linf, n, key=k_linf)
@@ -48,6 +48,7 @@ def main():
     summary = {
         "model": "dcgan-mnist", "layer": layer, "units": gen.layer_size(layer),
         "kept_boundaries": int(res.num_kept), "ber_steps": int(res.ber_steps),
+        "ber_converged": bool(res.ber_converged), "ber_objective": float(res.objective),
         "kept_error": float(res.kept_error), "samples": n, "proposals": int(res.tree.num_proposals),
         "acceptance_rate": (n - 1) / max(1, int(res.tree.num_proposals)),
         "rejected": int(res.tree.num_rejected), "stop_reason": res.tree.stop().name.lower(),

@@ -27,8 +27,8 @@ from typing import Callable, List, Optional, get_args
 
 from .apps import boundaries, health, presets, reproduce, sample, settings, train
 from .core.config import EGBASConfig, choices
-from .io import atomic
-from .io.checkpoint import PRETRAINED, generator_module, read_architecture
+from .io import atomic, cache
+from .io.checkpoint import PRETRAINED, generator_module, read_architecture, resolve
 from .io.outputs import OutputError, check_output_folder
 from .io.queries import read_query
 from .parallel import multihost
@@ -140,6 +140,17 @@ def _common(p, *, model_default: str, out_default: str, job_output: bool = True,
                        help="also replace a folder that another gbas-jax command wrote (never a folder of yours)")
     p.add_argument("--json", action="store_true", help="print the whole record as JSON instead of the summary")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _cache_flag(p)
+
+
+def _cache_flag(p):
+    p.add_argument("--no-compile-cache", action="store_true",
+                   help=f"do not keep compiled programs between runs (default: kept in {_cache_dir_help()}; "
+                        f"{cache.ENV_SWITCH}=0 also turns it off)")
+
+
+def _cache_dir_help() -> str:
+    return f"${cache.ENV_DIR}, else $XDG_CACHE_HOME/gbas-jax/xla, else ~/.cache/gbas-jax/xla"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing gbas-jax model folder")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _cache_flag(p)
 
     import converters
     p = sub.add_parser("convert", help="a PyTorch checkpoint -> a model folder",
@@ -256,7 +268,7 @@ def _latent_dim(arch: dict) -> int:
 
 
 def _settings(args, arch, preset=None, preset_name="preset"):
-    label = os.path.join(str(args.model), "architecture.json")
+    label = os.path.join(resolve(args.model), "architecture.json")
     return settings.resolve(arch, config_flags(args), preset, preset_name, label)
 
 
@@ -455,6 +467,11 @@ def main(argv=None) -> int:
         return int(e.code or 0)
     command = args.command
     _quiet_logs()
+    if not getattr(args, "no_compile_cache", True) and not cache.cache_disabled_by_environment():
+        try:
+            cache.enable_compile_cache()
+        except (OSError, ValueError) as e:      # a read-only home, say: run without the cache
+            print(f"gbas-jax {command}: warning: no compilation cache ({e})", file=sys.stderr)
     from converters import CheckpointError      # a ValueError; imported with the parser above
     runners = {"sample": _run_sample, "boundaries": _run_boundaries, "reproduce": _run_reproduce,
                "sample-many": _run_sample_many, "merge": _run_merge, "convert": _run_convert,

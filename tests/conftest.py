@@ -29,7 +29,7 @@ def small_disc():
 
 @pytest.fixture(scope="session")
 def fast_cfg():
-    return gb.EGBASConfig(ber_steps=60, ber_window=10, ber_samples=4, capacity=64, proposals=16,
+    return gb.EGBASConfig(ber_steps=60, ber_check=10, ber_window=20, capacity=64, proposals=16,
                           max_iterations=200, step_size=0.2, interval=1.5, reject_capacity=128)
 
 

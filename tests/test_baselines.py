@@ -16,12 +16,17 @@ def fake_result(samples, rejected, reject_capacity=16):
     rej = np.zeros((reject_capacity, d), np.float32)
     m = min(len(rejected), reject_capacity)
     rej[:m] = rejected[:m]
+    mean = samples.mean(axis=0)
+    dist = np.linalg.norm(np.asarray(rejected, np.float64).reshape(-1, d) - mean, axis=1)
     tree = gb.RRTResult(samples=jnp.asarray(buf), parents=jnp.full((32,), -1), num_samples=jnp.int32(n),
                         rejected=jnp.asarray(rej), num_rejected=jnp.int32(len(rejected)),
                         iterations=jnp.int32(1), num_proposals=jnp.int32(1), num_dropped=jnp.int32(0),
-                        stop_reason=jnp.int32(0), rejected_overflow=jnp.bool_(len(rejected) > reject_capacity))
+                        stop_reason=jnp.int32(0), rejected_overflow=jnp.bool_(len(rejected) > reject_capacity),
+                        sample_mean=jnp.asarray(mean), reject_min_dist=jnp.float32(dist.min(initial=np.inf)),
+                        reject_max_dist=jnp.float32(dist.max(initial=-np.inf)))
     return gb.EGBASResult(query=jnp.asarray(samples[0]), theta=None, indicator=None, num_kept=None,
-                          ber_loss=None, ber_steps=None, ber_converged=None, kept_error=None, tree=tree)
+                          ber_loss=None, ber_steps=None, ber_converged=None, kept_error=None, tree=tree,
+                          objective=None)
 
 
 def test_calibrate_from_min_and_max_rejected_distance():
@@ -36,11 +41,11 @@ def test_calibrate_from_min_and_max_rejected_distance():
     eps_l2, eps_linf = cal  # unpacks as a pair
 
 
-def test_calibrate_uses_only_stored_rejected():
+def test_calibrate_uses_every_rejection_not_only_the_stored_ones():
     samples = np.array([[0.0, 0.0], [2.0, 0.0]], np.float32)  # z_avg = (1, 0)
     rejected = np.array([[1.0, 1.0], [1.0, 3.0], [1.0, 100.0]], np.float32)
     cal = gb.baselines.calibrate(fake_result(samples, rejected, reject_capacity=2))
-    assert cal.eps_l2 == pytest.approx(2.0)
+    assert cal.eps_l2 == pytest.approx(50.5)
 
 
 def test_calibrate_fallback_when_nothing_rejected():
@@ -86,3 +91,24 @@ def test_sampler_validation():
         gb.baselines.sample_linf_ball(np.zeros(2), -1.0, 3, key=jax.random.key(0))
     with pytest.raises(ValueError):
         gb.baselines.sample_linf_ball(np.zeros(2), 1.0, 2.5, key=jax.random.key(0))
+
+
+def test_calibration_uses_every_rejection_even_past_the_buffer(small_gen, fast_cfg):
+    """With a rejected buffer of 2, GB-RRT replays its iterations at the end to find
+    the distance range over all rejections: the same eps_L2 as a buffer that holds
+    them all, and the same tree (the replay adds no randomness)."""
+    from conftest import z_query
+    z0 = z_query(11, small_gen.latent_dim)
+    cfg = fast_cfg.replace(ber_lambda=1e-2, step_size=0.5, interval=2.0, max_iterations=300)
+    small = gb.egbas(small_gen, z0, 1, cfg.replace(reject_capacity=2), key=jax.random.key(4))
+    big = gb.egbas(small_gen, z0, 1, cfg.replace(reject_capacity=4096), key=jax.random.key(4))
+    assert bool(small.tree.rejected_overflow) and not bool(big.tree.rejected_overflow)
+    assert int(big.tree.num_rejected) > 2
+    np.testing.assert_array_equal(np.asarray(small.tree.samples), np.asarray(big.tree.samples))
+    rej = big.tree.stored_rejected().astype(np.float64)
+    mean = big.tree.accepted().astype(np.float64).mean(axis=0)
+    d = np.linalg.norm(rej - mean, axis=1)
+    for res in (small, big):
+        cal, info = gb.baselines.calibrate(res, return_info=True)
+        np.testing.assert_allclose([info.min_dist, info.max_dist], [d.min(), d.max()], rtol=1e-5)
+        assert cal.eps_l2 == pytest.approx(0.5 * (d.min() + d.max()), rel=1e-5)

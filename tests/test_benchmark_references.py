@@ -15,7 +15,7 @@ from torch_mirror.dcgan import TorchDCGAN, check_mirror
 # 32x32: dense layer 1, transposed convs at layers 2-3, an extra 3x3 conv at layer 4.
 ARCH = {"latent_dim": 8, "image_size": 32, "channels": 1, "widths": (32, 16, 8, 8)}
 LAYER = 2
-CFG = gb.EGBASConfig(ber_steps=40, ber_window=10, ber_samples=4, ber_lambda=0.01, capacity=30,
+CFG = gb.EGBASConfig(ber_steps=40, ber_check=10, ber_window=10, ber_samples=4, ber_lambda=0.01, capacity=30,
                      proposals=8, max_iterations=60, step_size=0.3, interval=1.5, reject_capacity=64)
 IMPLS = {"reference": reference_torch, "batched": batched_torch}
 

@@ -18,7 +18,7 @@ import pytest
 from gbas_jax.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FAST = ["--capacity", "48", "--proposals", "16", "--ber-steps", "40", "--no-progress"]
+FAST = ["--capacity", "48", "--proposals", "16", "--ber-steps", "100", "--ber-window", "50", "--no-progress"]
 
 
 def one_error_line(capsys, *keywords):
@@ -152,14 +152,17 @@ def test_incomplete_tree_is_a_warning(tmp_path, capsys):
     assert sum("warning:" in line and "rejected" in line for line in err) == 1
 
 
-def test_dcgan_2d_runs_with_its_recommended_settings(tmp_path, capsys):
-    out = tmp_path / "2d"
-    assert main(["sample", "--model", "dcgan-mnist-2d", "--layer", "1", "--out", str(out), "--no-progress",
-                 "--ber-steps", "60", "--capacity", "100"]) == 0
+@pytest.mark.parametrize("model, step", [("dcgan-mnist-2d", 0.02), ("pggan-mnist", 0.25)])
+def test_shipped_models_run_with_their_recommended_settings(tmp_path, capsys, model, step):
+    """The default layer, the model's recommendation (a full tree) and a flag above it."""
+    out = tmp_path / model
+    assert main(["sample", "--model", model, "--out", str(out), "--no-progress", "--seed", "3",
+                 "--threshold", "0.5"]) == 0
     rec = json.loads((out / "record.json").read_text())
-    assert rec["config_sources"]["step_size"] == "model" and rec["config"]["step_size"] == 0.05
-    assert rec["counts"]["stop_reason"] == "capacity"
-    assert "step_size=0.05 (model)" in capsys.readouterr().out
+    assert rec["config_sources"]["step_size"] == "model" and rec["config"]["step_size"] == step
+    assert "threshold" not in rec["config_sources"]          # a flag equal to the library default
+    assert rec["counts"]["stop_reason"] == "capacity" and rec["counts"]["samples"] >= 400
+    assert f"step_size={step} (model)" in capsys.readouterr().out
 
 
 # -- every bad input: one line naming the path, exit 2 --------------------------------

@@ -277,7 +277,7 @@ def test_egbas_on_converted_pggan(tmp_path):
     converters.convert(str(tmp_path / "pgan.pth"), str(tmp_path / "out"))
     gen = gb.load_pretrained(str(tmp_path / "out"))
     assert gen.num_layers == 8 and gen.image_shape == (32, 32, 3)
-    cfg = gb.EGBASConfig(ber_steps=40, ber_lambda=1.0, capacity=24, proposals=8, max_iterations=200,
+    cfg = gb.EGBASConfig(ber_steps=40, ber_tol=0.0, ber_lambda=1.0, capacity=24, proposals=8, max_iterations=200,
                          step_size=0.3, interval=1.0)
     z0 = jax.random.normal(jax.random.key(0), (16,))
     res = gb.egbas(gen, z0, 4, cfg, key=jax.random.key(1))
@@ -286,3 +286,37 @@ def test_egbas_on_converted_pggan(tmp_path):
     assert n > 1
     inside = gb.in_region(gen, res.tree.samples[:n], 4, res.indicator)
     assert bool(inside.all())
+
+
+def test_converted_folder_settings_default_then_recommended(tmp_path, capsys):
+    """A converted pytorch_GAN_zoo checkpoint carries no recommendation: the command
+    line runs the library defaults and says so; once recommended fields are added
+    to its architecture.json, it uses them and says where they came from."""
+    import json
+    from gbas_jax.cli import main
+    torch.manual_seed(6)
+    G = tm.ZooGNet(16, [16, 16, 8])
+    torch.save({"netG": G.state_dict()}, tmp_path / "pgan.pth")
+    assert main(["convert", str(tmp_path / "pgan.pth"), str(tmp_path / "m")]) == 0
+    assert "library defaults" in capsys.readouterr().out
+    run = ["sample", "--model", str(tmp_path / "m"), "--layer", "2", "--no-progress", "--capacity", "24",
+           "--proposals", "8", "--ber-steps", "100", "--ber-window", "50", "--max-iterations", "50",
+           "--allow-incomplete"]
+    assert main([*run, "--out", str(tmp_path / "a")]) == 0
+    rec = json.loads((tmp_path / "a" / "record.json").read_text())
+    assert "model" not in rec["config_sources"].values() and rec["config"]["ber_lambda"] == 0.1
+    arch_path = tmp_path / "m" / "architecture.json"
+    arch = json.loads(arch_path.read_text())
+    arch["recommended"] = {"egbas": {"ber_lambda": 0.5, "step_size": 0.3}}
+    arch_path.write_text(json.dumps(arch))
+    capsys.readouterr()
+    assert main([*run, "--out", str(tmp_path / "b")]) == 0
+    printed = capsys.readouterr().out
+    rec = json.loads((tmp_path / "b" / "record.json").read_text())
+    assert rec["config"]["ber_lambda"] == 0.5 and rec["config_sources"]["ber_lambda"] == "model"
+    assert "ber_lambda=0.5 (model)" in printed and "step_size=0.3 (model)" in printed
+    arch["recommended"] = {"egbas": {"ber_lamda": 0.5}}          # a typo is an error naming the file
+    arch_path.write_text(json.dumps(arch))
+    assert main([*run, "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert str(arch_path) in err and "ber_lamda" in err

@@ -59,7 +59,7 @@ def test_wrapped_generator_interface():
 
 def test_wrapped_generator_runs_egbas():
     gen, _ = make()
-    cfg = gb.EGBASConfig(ber_steps=50, ber_window=10, capacity=40, proposals=8, max_iterations=100,
+    cfg = gb.EGBASConfig(ber_steps=50, ber_check=10, ber_window=10, capacity=40, proposals=8, max_iterations=100,
                          step_size=0.1, interval=1.0, reject_capacity=64, ber_lambda=0.02)
     z0 = np.array([0.3, -1.0, 0.5], np.float32)
     res = gb.egbas(gen, z0, 1, cfg, key=jax.random.key(0))

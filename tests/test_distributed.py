@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import gbas_jax as gb
 from gbas_jax.parallel.multihost import host_share, merge
 
-ARGS = ["--queries", "5", "--layer", "2", "--capacity", "48", "--proposals", "16", "--ber-steps", "40"]
+ARGS = ["--queries", "5", "--layer", "2", "--capacity", "48", "--proposals", "16", "--ber-steps", "40", "--ber-tol", "0"]
 
 
 @given(q=st.integers(0, 200), n=st.integers(1, 17))
@@ -45,7 +45,7 @@ def test_two_processes_match_one(tmp_path):
     merged = np.load(tmp_path / "merged.npz")
     # The same run in this one process.
     gen = gb.load_pretrained("dcgan-mnist")
-    cfg = gb.EGBASConfig(capacity=48, proposals=16, ber_steps=40)
+    cfg = gb.EGBASConfig(capacity=48, proposals=16, ber_steps=40, ber_tol=0.0)
     z0s = np.asarray(jax.random.normal(jax.random.key(0), (5, gen.latent_dim)), np.float32)
     res = gb.egbas_batch_keys(gen, z0s, 2, cfg, jax.random.split(jax.random.key(1), 5))
     np.testing.assert_array_equal(merged["indices"], np.arange(5))

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gbas_jax as gb
-from gbas_jax import kept
+from gbas_jax.core import kept
+
 
 @pytest.fixture(autouse=True)
 def float32_matmuls():
@@ -49,7 +50,7 @@ def test_kept_margin_agrees_with_full_layer(name):
     z = jax.random.normal(jax.random.key(2), (64, gen.latent_dim))
     for layer in range(1, gen.num_layers + 1):
         V = _random_indicator(gen, layer, jax.random.key(layer), 0.2)
-        region = kept.build(gen, layer, V, kept.padded_size(int(jnp.sum(V != 0))))
+        region = kept.build(gen, layer, V, kept.plan(gen, layer, V, "kept"))
         scale = float(jnp.abs(gen.boundary(z, layer)).max())
         full = np.asarray(gb.region_margin(gen, z, layer, V))
         fast = np.asarray(kept.kept_margin(gen, z, layer, region))
@@ -66,16 +67,49 @@ def test_kept_margin_agrees_with_full_layer(name):
 def test_property_any_kept_set(seed, frac, layer):
     gen = _gen("dcgan28")
     V = _random_indicator(gen, layer, jax.random.key(seed), frac)
-    n = int(jnp.sum(V != 0))
-    region = kept.build(gen, layer, V, kept.padded_size(n))
+    sizes = kept.plan(gen, layer, V, "kept")
     z = jax.random.normal(jax.random.key(seed + 1), (16, gen.latent_dim))
     full = gb.region_margin(gen, z, layer, V)
-    fast = kept.kept_margin(gen, z, layer, region)
-    if n == 0:
-        assert bool(jnp.all(jnp.isinf(full))) and bool(jnp.all(jnp.isinf(fast)))
-    else:
-        scale = float(jnp.abs(gen.boundary(z, layer)).max())
-        np.testing.assert_allclose(fast, full, rtol=0, atol=kept.MARGIN_RTOL * scale)
+    if sizes is None:               # nothing kept: the region is the whole space, no kept path
+        assert int(jnp.sum(V != 0)) == 0 and bool(jnp.all(jnp.isinf(full)))
+        return
+    fast = kept.kept_margin(gen, z, layer, kept.build(gen, layer, V, sizes))
+    scale = float(jnp.abs(gen.boundary(z, layer)).max())
+    np.testing.assert_allclose(fast, full, rtol=0, atol=kept.MARGIN_RTOL * scale)
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 2 ** 16), layer=st.integers(1, 4), eps=st.sampled_from([1e-4, -1e-4, 0.0]))
+def test_property_candidates_next_to_a_kept_boundary(seed, layer, eps):
+    """Points placed within 1e-4 of a kept boundary (on a line from a point of the
+    region across the boundary): the kept path and the full layer decide alike
+    wherever the slack clears the documented tolerance, and by that tolerance
+    at most elsewhere."""
+    gen = _gen("dcgan28")
+    z0 = jax.random.normal(jax.random.key(seed), (gen.latent_dim,))
+    V = _random_indicator(gen, layer, jax.random.key(seed + 2), 0.1)
+    V = jnp.where(V != 0, jnp.sign(gen.boundary(z0[None], layer)[0]), 0).astype(jnp.int8)
+    sizes = kept.plan(gen, layer, V, "kept")
+    if sizes is None:
+        return
+    # Walk from z0 towards random points; bisect the first crossing of the region's edge.
+    u = z0 + jax.random.normal(jax.random.key(seed + 3), (8, gen.latent_dim))
+    lo, hi = jnp.zeros(8), jnp.ones(8)
+    inside = lambda t: gb.region_margin(gen, z0 + t[:, None] * (u - z0), layer, V) >= 0  # noqa: E731
+    if bool(jnp.all(inside(hi))):
+        return
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        ok = inside(mid)
+        lo, hi = jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+    t = lo + eps * jnp.linalg.norm(u - z0, axis=1) ** -1
+    z = z0 + t[:, None] * (u - z0)
+    full = np.asarray(gb.region_margin(gen, z, layer, V))
+    fast = np.asarray(kept.kept_margin(gen, z, layer, kept.build(gen, layer, V, sizes)))
+    scale = float(jnp.abs(gen.boundary(z, layer)).max())
+    np.testing.assert_allclose(fast, full, rtol=0, atol=kept.MARGIN_RTOL * scale)
+    clear = np.abs(full) > kept.MARGIN_RTOL * scale
+    np.testing.assert_array_equal((fast >= 0)[clear], (full >= 0)[clear])
 
 
 def test_tap_table_counts():
@@ -87,17 +121,22 @@ def test_tap_table_counts():
     assert pos.shape[1] == 4 and (taps >= 0).sum(axis=(1, 2)).max() == 9
 
 
-def test_choose_path():
+def test_plan():
     gen = _gen("dcgan28")
-    d2 = gen.layer_size(2)
-    assert kept.choose_path(gen, 1, 500) == 512                  # dense layer 1: always kept
-    assert kept.choose_path(gen, 2, d2 // 2) is None             # most units kept: full layer
-    assert kept.choose_path(gen, 2, 10) == 16
-    assert kept.choose_path(gen, 2, d2 // 2, "kept") is not None
-    assert kept.choose_path(gen, 2, 10, "full") is None
-    assert kept.choose_path(gen, 2, 0) is None
+    d1, d2 = gen.layer_size(1), gen.layer_size(2)
+    some = np.zeros(d1, np.int8)
+    some[:500] = 1
+    assert kept.plan(gen, 1, some) == ("dense", 512)               # dense layer 1: always kept
+    assert kept.plan(gen, 2, np.ones(d2, np.int8)) is None          # every unit kept: full layer
+    few = np.zeros(d2, np.int8)
+    few[[0, 1, 8, 100]] = 1                                          # positions 0 and 12 (8 channels each)
+    assert kept.plan(gen, 2, few) == ("conv", 8, 2)
+    assert kept.plan(gen, 2, np.stack([few, np.roll(few, 8)])) == ("conv", 8, 2)   # a batch: the largest row
+    assert kept.plan(gen, 2, np.ones(d2, np.int8), "kept") is not None
+    assert kept.plan(gen, 2, few, "full") is None
+    assert kept.plan(gen, 2, np.zeros(d2, np.int8)) is None
     with pytest.raises(ValueError, match="region path"):
-        kept.choose_path(gen, 2, 10, "fast")
+        kept.plan(gen, 2, few, "fast")
     with pytest.raises(ValueError, match="region_path"):
         gb.EGBASConfig(region_path="fast")
 
@@ -105,7 +144,7 @@ def test_choose_path():
 def test_models_without_a_linear_map_use_the_full_layer():
     from test_custom_generator import make
     gen, _ = make()
-    assert kept.choose_path(gen, 1, 3, "kept") is None
+    assert kept.plan(gen, 1, np.ones(gen.layer_size(1), np.int8), "kept") is None
 
 
 @pytest.mark.parametrize("name,layer", [("dcgan28", 1), ("dcgan28", 2), ("pggan-dissect", 3)])

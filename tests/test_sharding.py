@@ -14,7 +14,7 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     import gbas_jax as gb
     gen = gb.models.dcgan(key=jax.random.key(0), latent_dim=8, image_size=28, widths=(16, 8, 8, 8))
-    cfg = gb.EGBASConfig(ber_steps=60, ber_window=10, ber_samples=4, capacity=64, proposals=16,
+    cfg = gb.EGBASConfig(ber_steps=60, ber_check=10, ber_window=20, capacity=64, proposals=16,
                          max_iterations=200, step_size=0.2, interval=1.5, reject_capacity=128, ber_lambda=0.01)
     z0s = np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32)
     key = jax.random.key(3)

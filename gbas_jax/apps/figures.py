@@ -36,8 +36,12 @@ def show_image(ax, img, title=None, frame=None):
 
 
 def std_map(images) -> np.ndarray:
-    """Per-pixel standard deviation over a sample set, averaged over channels: ``(H, W)``."""
-    return np.asarray(images, np.float32).std(axis=0).mean(axis=-1)
+    """Per-pixel standard deviation over a sample set, averaged over channels: ``(H, W)``
+    (zeros for an empty set)."""
+    images = np.asarray(images, np.float32)
+    if len(images) == 0:
+        return np.zeros(images.shape[1:3], np.float32)
+    return images.std(axis=0).mean(axis=-1)
 
 
 def sample_figure(query_image, images: Dict[str, np.ndarray], layer: int, pictures: int, path: str) -> None:

@@ -39,6 +39,10 @@ def egbas_problems(res: EGBASResult, calibration=None) -> List[Problem]:
         out.append(Problem("too_few_samples",
                            f"GB-RRT found {n} sample(s) in {int(tree.num_proposals)} proposals: the region is "
                            "too small for the step (lower --step-size or --interval)", True))
+    if not bool(res.ber_converged):
+        out.append(Problem("ber_not_converged",
+                           f"BerOpt stopped at its cap of {int(res.ber_steps)} steps before it converged "
+                           "(raise --ber-steps; the kept boundaries may still change)", False))
     if tree.stop() == StopReason.MAX_ITERATIONS and n >= 2:
         out.append(Problem("max_iterations",
                            f"GB-RRT stopped at max_iterations with {n} of {cap} samples "
@@ -46,8 +50,9 @@ def egbas_problems(res: EGBASResult, calibration=None) -> List[Problem]:
     if bool(tree.rejected_overflow):
         m = int(tree.rejected.shape[0])
         out.append(Problem("rejected_overflow",
-                           f"{int(tree.num_rejected)} candidates were rejected but only the first {m} are stored "
-                           "(raise --reject-capacity to keep them all)", False))
+                           f"{int(tree.num_rejected)} candidates were rejected and the first {m} are stored (the "
+                           "calibration of the baselines used all of them; raise --reject-capacity to store all)",
+                           False))
     if calibration is not None and calibration.fallback:
         out.append(Problem("calibration_fallback",
                            "nothing was rejected, so eps_L2 is the largest distance from the sample mean to a "

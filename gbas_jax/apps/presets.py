@@ -9,18 +9,20 @@ from .train import TrainConfig
 # not here: they are the model's recommendation, in its architecture.json
 # (gbas_jax.apps.settings).  These are the presets of the jobs themselves.
 
-#: ``gbas-jax reproduce``: room for 65,536 rejected candidates.  eps_L2 is calibrated
-#: from the *stored* rejected candidates and the buffer keeps the first M; at layer 1
-#: GB-RRT rejects tens of thousands, and with M = 1,024 only the early ones near the
-#: query were used (docs/reproduction.md).
-REPRODUCE = {"reject_capacity": 65536}
-
-#: ``gbas-jax reproduce --quick``: 2 queries, layers 1-2, a small tree and short BerOpt.
+#: ``gbas-jax reproduce --quick``: 2 queries, layers 1-2 and small trees.  BerOpt
+#: runs at its defaults: it converges by itself in 550-800 one-mask steps, about
+#: the cost of the 60 eight-mask steps this preset used to cut it to.
 REPRODUCE_QUICK = {"queries": 2, "layers": (1, 2), "mc_proposals": 512,
-                   "egbas": {"capacity": 64, "proposals": 16, "ber_steps": 60}}
+                   "egbas": {"capacity": 64, "proposals": 16}}
 
 #: ``gbas-jax train --preset NAME``: the settings of the shipped models.
 TRAIN = {
     "dcgan-mnist": TrainConfig(),
     "dcgan-mnist-2d": TrainConfig(latent_dim=2, widths=(64, 32, 16, 16), disc_widths=(16, 16, 32), steps=3000),
+    # PGGAN (pytorch_GAN_zoo layout) at a fixed 32x32, no progressive growing; the
+    # PGGAN paper's optimiser (Adam 1e-3, betas (0, 0.99), one critic step per
+    # generator step, drift 1e-3, moving average 0.999), batch 32 to fit the budget.
+    "pggan-mnist": TrainConfig(architecture="pggan", latent_dim=128, image_size=32, widths=(64, 64, 32, 16),
+                               disc_widths=(64, 64, 32, 16), steps=5000, batch_size=32, n_critic=1, lr=1e-3,
+                               beta1=0.0, beta2=0.99, drift=1e-3, ema=0.999),
 }

@@ -39,7 +39,7 @@ from ..core.region import in_region
 from ..io.atomic import atomic_folder
 from ..io.checkpoint import load_discriminator, load_pretrained, read_architecture
 from ..io.outputs import stamp
-from . import figures, health, presets, settings
+from . import figures, health, settings
 from .common import as_settings, write_json
 
 METHODS = ("E-GBAS", "eps-L2", "eps-Linf")
@@ -73,11 +73,10 @@ def compute_reproduce(model: str = "dcgan-mnist", layers: Optional[Sequence[int]
                       figure4_model: Optional[str] = "dcgan-mnist-2d", progress: bool = True) -> ReproduceRun:
     """Run the evaluation; nothing is written.  ``cfg``: an
     :class:`~gbas_jax.EGBASConfig` or :class:`~gbas_jax.apps.settings.Settings`;
-    default: the job's preset over the model's recommendation."""
+    default: the model's recommendation over the library defaults."""
     from tqdm.auto import tqdm
 
-    st = (settings.resolve(read_architecture(model), {}, presets.REPRODUCE, "reproduce preset")
-          if cfg is None else as_settings(cfg))
+    st = settings.resolve(read_architecture(model), {}) if cfg is None else as_settings(cfg)
     cfg = st.config
     t_start = time.perf_counter()
     gen = load_pretrained(model)
@@ -128,7 +127,8 @@ def _one_query(gen, disc, layer, z0, cfg, mc_proposals, key):
     zs["eps-L2"] = np.asarray(baselines.sample_l2_ball(z0, cal.eps_l2, n, key=k_l2))
     zs["eps-Linf"] = np.asarray(baselines.sample_linf_ball(z0, cal.eps_linf, n, key=k_linf))
     row = {"query": None, "num_kept": int(res.num_kept), "units": int(res.theta.shape[0]),
-           "kept_error": float(res.kept_error), "samples": n,
+           "kept_error": float(res.kept_error), "ber_objective": float(res.objective),
+           "ber_steps": int(res.ber_steps), "ber_converged": bool(res.ber_converged), "samples": n,
            "proposals": int(res.tree.num_proposals), "rejected": int(res.tree.num_rejected),
            "stop_reason": res.tree.stop().name.lower(),
            "problems": [p.code for p in health.egbas_problems(res, info)],
@@ -158,6 +158,7 @@ def _problems(per_query) -> list:
 
 
 _PROBLEM_WORDS = {"max_iterations": "the tree stopped at max_iterations before it was full",
+                  "ber_not_converged": "BerOpt stopped at its cap before it converged",
                   "too_few_samples": "fewer than 2 samples", "no_kept_boundaries": "no boundary kept",
                   "rejected_overflow": "more rejections than the rejected buffer holds",
                   "calibration_fallback": "nothing rejected (eps_L2 from the samples instead)"}
@@ -266,10 +267,11 @@ def report_markdown(r: dict) -> str:
     for l in layers:
         s = S[l]
         d = s["variation_difference_vs"]
-        sig = all(d[b]["mean"] + 2 * d[b]["se"] < 0 for b in d)
+        weak = [b for b in d if not d[b]["mean"] + 2 * d[b]["se"] < 0]
         claim1 = ("yes" if s["egbas_lowest_variation"] else "no") + (
-            " (by more than two standard errors against both baselines)" if sig else
-            " (not by more than two standard errors against both baselines)")
+            " (by more than two standard errors of the paired difference against both baselines)" if not weak else
+            " (but not by more than two standard errors against "
+            + ", ".join(f"{b}: {d[b]['mean']:+.4f} ± {d[b]['se']:.4f}" for b in weak) + ")")
         text = f"- Layer {l}: lower image variation than both baselines: {claim1}."
         if has_disc:
             hs = s["egbas_highest_similarity_per_block"]
@@ -280,9 +282,6 @@ def report_markdown(r: dict) -> str:
         if s["incomplete_trees"]:
             text += (f" These verdicts rest on incomplete data: {s['incomplete_trees']} of {len(r['per_query'][l])} "
                      "trees stopped at max_iterations before they were full.")
-        if s["rejected_overflow_queries"]:
-            text += (f" Warning: for {s['rejected_overflow_queries']} queries the rejected buffer overflowed, so "
-                     "eps_L2 was calibrated from the first stored rejections only (raise --reject-capacity).")
         lines.append(text)
     lines += ["", "## Figures", "", "Figure 7: query, epsilon-L2 samples, E-GBAS samples (first queries, each target layer).", "",
               "![figure 7](figure7.png)", "",

@@ -96,7 +96,7 @@ def compute_sample(model: str = "dcgan-mnist", layer: int = 2, cfg=None, seed: i
                    "stop_reason": tree.stop().name.lower(),
                    "rejected_overflow": bool(tree.rejected_overflow),
                    "ber_steps": int(res.ber_steps), "ber_converged": bool(res.ber_converged)},
-        "ber_loss": float(res.ber_loss), "kept_error": float(res.kept_error),
+        "ber_loss": float(res.ber_loss), "kept_error": float(res.kept_error), "ber_objective": float(res.objective),
         "calibration": {"eps_l2": cal.eps_l2, "eps_linf": cal.eps_linf, "min_dist": info.min_dist,
                         "max_dist": info.max_dist, "fallback_no_rejected": info.fallback},
         "metrics": table,
@@ -145,8 +145,9 @@ def summary_table(record: dict) -> str:
              f"kept boundaries {c['kept_boundaries']}/{c['units']}  samples {c['samples']}  "
              f"proposals {c['proposals']}  acceptance {c['acceptance_rate']:.2f}  rejected {c['rejected']}  "
              f"stop {c['stop_reason']}",
-             f"eps_L2 {record['calibration']['eps_l2']:.4f}  eps_Linf {record['calibration']['eps_linf']:.4f}  "
-             f"kept-unit error {record['kept_error']:.2e}",
+             f"BerOpt {c['ber_steps']} steps ({'converged' if c['ber_converged'] else 'NOT converged'}), "
+             f"objective J {record['ber_objective']:.5f}, kept-unit error {record['kept_error']:.2e}",
+             f"eps_L2 {record['calibration']['eps_l2']:.4f}  eps_Linf {record['calibration']['eps_linf']:.4f}",
              f"{'method':<10} {'img std':>8} {'NRS full':>9} {'relaxed':>8}  D similarity"]
     for name, m in record["metrics"].items():
         ds = " ".join(f"{v:.3f}" for v in m.get("discriminator_similarity", []))

@@ -1,7 +1,8 @@
 r"""The paper's epsilon-ball baselines (Section 4), calibrated from an E-GBAS run.
 
-With :math:`z_{avg}` the mean of the accepted samples and :math:`Z_{reject}` the
-stored rejected candidates,
+With :math:`z_{avg}` the mean of the accepted samples and :math:`Z_{reject}` all
+the candidates GB-RRT rejected (stored or not: the tree computes their distance
+range itself, by a replay of its iterations when its buffer overflowed),
 
 .. math::
     \epsilon_{L2} = \tfrac12 \big( \max_{z \in Z_{reject}} \lVert z_{avg} - z \rVert
@@ -61,12 +62,12 @@ def calibrate(res, *, return_info: bool = False):
     if np.ndim(tree.num_samples) != 0:
         raise ValueError("calibrate takes one query's result; index a batched result first")
     samples = tree.accepted().astype(np.float64)
-    z_avg = samples.mean(axis=0)
-    rejected = tree.stored_rejected().astype(np.float64)
-    m = len(rejected)
+    z_avg = np.asarray(tree.sample_mean, np.float64)
+    m = int(tree.num_rejected)
     if m > 0:
-        d = np.linalg.norm(rejected - z_avg, axis=1)
-        lo, hi, fallback = float(d.min()), float(d.max()), False
+        # Over every rejected candidate, not only the stored ones: GB-RRT computes
+        # the range at the end (replaying its iterations when the buffer overflowed).
+        lo, hi, fallback = float(tree.reject_min_dist), float(tree.reject_max_dist), False
         eps = 0.5 * (lo + hi)
     else:
         d = np.linalg.norm(samples - z_avg, axis=1)

@@ -19,10 +19,22 @@ Units whose mask cannot change the output (ReLU units inactive at ``z0``) receiv
 no gradient from the reconstruction term, so any ``lambda > 0`` drops them; for
 ReLU generators the indicator therefore takes values in ``{0, +1}``.
 
-The optimiser loop is ``init`` / ``step`` / ``done`` over :class:`BerOptState`, run
-by one ``lax.while_loop`` capped at ``ber_steps``.  It stops early when the mean
-loss of the last ``ber_window`` steps differs from that of the window before by
-at most ``ber_tol`` (relative).
+What is optimised in the end is the *hard* objective
+
+.. math::  J(\theta) = \tfrac{1}{P} \lVert f_{L:l+1}(h_0 \odot \mathbb{1}[\theta > p])
+           - x_0 \rVert_2^2 + \lambda \, \mathrm{mean}(\mathbb{1}[\theta > p]),
+
+which BerOpt evaluates every ``ber_check`` steps: the loop is ``init`` / ``step`` /
+``done`` over :class:`BerOptState` (a step is a block of ``ber_check`` optimiser
+steps and one check), run by one ``lax.while_loop`` capped at ``ber_steps``.  It
+has converged when the hard mask and ``J`` stayed put for ``ber_window`` steps
+(:func:`step`), and returns the iterate with the lowest ``J`` seen at a check.
+
+Defaults (measured in ``docs/beropt.md``): one concrete mask per step at
+temperature 0.7, Adam (0.5, 0.9) at learning rate 0.3 held for 400 steps and then
+decaying with a time constant of 50 steps, ``theta`` starting at 0.55 just above
+``p``.  BerOpt then stops by itself after ~550-800 steps, each costing one
+decode's forward and backward pass.
 """
 
 from __future__ import annotations
@@ -34,17 +46,22 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import tracing, validation
+from . import precision, tracing, validation
 from .config import EGBASConfig, check_config
 from .results import BerOptResult
 
 
 class BerOptState(NamedTuple):
-    step: jax.Array        # () int32, steps taken
-    logits: jax.Array      # (D_l,)
+    step: jax.Array          # () int32, optimiser steps taken
+    logits: jax.Array        # (D_l,)
     opt_state: Any
-    losses: jax.Array      # (2 * ber_window,) ring buffer of per-step losses
-    converged: jax.Array   # () bool
+    loss: jax.Array          # () mean relaxed loss of the last block of steps
+    keep: jax.Array          # (D_l,) bool, the hard mask 1[theta > p] at the last check
+    objective: jax.Array     # () hard objective J at the last check
+    stable: jax.Array        # () int32, consecutive stable checks
+    best_logits: jax.Array   # (D_l,) the logits with the lowest J seen at a check
+    best_objective: jax.Array
+    converged: jax.Array     # () bool
 
 
 def _logit(p):
@@ -65,51 +82,95 @@ def sample_masks(logits, key, cfg: EGBASConfig):
     return jax.vmap(one)(jax.random.split(key, cfg.ber_samples))
 
 
-def _reconstruction_error(gen, h0, x0, layer, masks_flat):
+def _reconstruction_error(gen, h0, x0, layer, masks_flat, storage="float32"):
+    """Per-mask MSE of the decoded images against ``x0`` (float32); the decoder runs
+    on ``storage``'s dtype (see :mod:`gbas_jax.core.precision`)."""
     hm = h0[None] * masks_flat.reshape((-1,) + h0.shape)
-    x = gen.decode(hm, layer)
+    x = precision.cast(gen, storage).decode(precision.cast(hm, storage), layer).astype(jnp.float32)
     return jnp.mean((x - x0[None]) ** 2, axis=tuple(range(1, x.ndim)))
 
 
 def loss_fn(logits, gen, h0, x0, layer, key, cfg: EGBASConfig):
+    r"""The relaxed loss :math:`\mathcal{L}` of one step (``S`` masks); the decoder
+    runs on ``cfg.ber_precision``'s storage dtype."""
     masks = sample_masks(logits, key, cfg)
-    rec = jnp.mean(_reconstruction_error(gen, h0, x0, layer, masks))
+    rec = jnp.mean(_reconstruction_error(gen, h0, x0, layer, masks, cfg.ber_precision))
     return rec + cfg.ber_lambda * jnp.mean(jax.nn.sigmoid(logits))
 
 
+def loss_and_grad(logits, gen, h0, x0, layer, key, cfg: EGBASConfig):
+    """Value and gradient of :func:`loss_fn`, forward and backward passes traced at
+    ``cfg.ber_precision`` (the backward is traced inside this call too)."""
+    with precision.matmuls(cfg.ber_precision):
+        return jax.value_and_grad(loss_fn)(logits, gen, h0, x0, layer, key, cfg)
+
+
+def hard_objective(gen, h0, x0, layer: int, keep, cfg: EGBASConfig):
+    r"""``(J, kept_error)`` of a hard mask ``keep`` ``(D_l,)`` bool:
+    :math:`J = \mathrm{MSE}(f_{L:l+1}(h_0 \odot \mathbb{1}[\theta > p]), x_0)
+    + \lambda\, \mathrm{mean}(\mathbb{1}[\theta > p])`, the objective that the
+    relaxed loss stands in for.  Always in float32 at full precision."""
+    with precision.exact():
+        err = _reconstruction_error(gen, h0, x0, layer, keep.astype(h0.dtype)[None])[0]
+    return err + cfg.ber_lambda * jnp.mean(keep.astype(h0.dtype)), err
+
+
+def learning_rate(cfg: EGBASConfig):
+    r"""``ber_lr`` for ``ber_lr_hold`` steps, then decaying as
+    :math:`\exp(-(t - t_{hold}) / T)` with ``T = ber_lr_decay`` (0: constant).  Its
+    own time constants: the cap ``ber_steps`` only stops the loop."""
+    if cfg.ber_lr_decay == 0:
+        return cfg.ber_lr
+    return lambda count: cfg.ber_lr * jnp.exp(-jnp.maximum(count - cfg.ber_lr_hold, 0) / cfg.ber_lr_decay)
+
+
 def _optimizer(cfg):
-    return optax.adam(cfg.ber_lr)
+    return optax.adam(learning_rate(cfg), b1=cfg.ber_b1, b2=cfg.ber_b2)
 
 
-def init(num_units: int, cfg: EGBASConfig) -> BerOptState:
-    d = num_units
-    logits = jnp.full((d,), _logit(jnp.float32(cfg.ber_init)), jnp.float32)
+def init(h0, x0, gen, layer: int, cfg: EGBASConfig) -> BerOptState:
+    logits = jnp.full((h0.size,), _logit(jnp.float32(cfg.ber_init)), jnp.float32)
+    keep = jax.nn.sigmoid(logits) > cfg.threshold
+    j0, _ = hard_objective(gen, h0, x0, layer, keep, cfg)
     return BerOptState(step=jnp.int32(0), logits=logits, opt_state=_optimizer(cfg).init(logits),
-                       losses=jnp.zeros((2 * cfg.ber_window,), jnp.float32), converged=jnp.bool_(False))
+                       loss=jnp.float32(jnp.nan), keep=keep, objective=j0, stable=jnp.int32(0),
+                       best_logits=logits, best_objective=j0, converged=jnp.bool_(False))
 
 
-def _window_means(losses, t, w):
-    idx = jnp.arange(2 * w)
-    age = jnp.mod(t - 1 - idx, 2 * w)  # 0 = the last step's slot
-    cur = jnp.sum(jnp.where(age < w, losses, 0.0)) / w
-    prev = jnp.sum(jnp.where(age >= w, losses, 0.0)) / w
-    return cur, prev
+def checks_needed(cfg: EGBASConfig) -> int:
+    """Consecutive stable checks that make BerOpt converged (they span ``ber_window`` steps)."""
+    return -(-cfg.ber_window // cfg.ber_check)
 
 
 def step(state: BerOptState, gen, h0, x0, layer: int, key, cfg: EGBASConfig) -> BerOptState:
-    k = jax.random.fold_in(key, state.step)
-    loss, grad = jax.value_and_grad(loss_fn)(state.logits, gen, h0, x0, layer, k, cfg)
-    updates, opt_state = _optimizer(cfg).update(grad, state.opt_state, state.logits)
-    logits = optax.apply_updates(state.logits, updates)
-    w = cfg.ber_window
-    losses = state.losses.at[jnp.mod(state.step, 2 * w)].set(loss)
-    t = state.step + 1
-    if cfg.ber_tol > 0:
-        cur, prev = _window_means(losses, t, w)
-        converged = (t >= 2 * w) & (jnp.abs(cur - prev) <= cfg.ber_tol * jnp.maximum(jnp.abs(prev), 1e-12))
-    else:
-        converged = jnp.bool_(False)
-    return BerOptState(step=t, logits=logits, opt_state=opt_state, losses=losses, converged=converged)
+    """One block: ``ber_check`` optimiser steps (fewer at the cap), then a check of
+    the hard mask.  A check is *stable* when at most ``ber_flip_tol * D_l`` units
+    changed side of the threshold since the last check and ``J`` moved by at most
+    ``ber_tol`` (relative); BerOpt has converged after ``ber_window`` steps of stable
+    checks.  The best ``J`` seen at a check is kept, and returned at the end."""
+    opt = _optimizer(cfg)
+
+    def one(t, carry):
+        logits, opt_state, total = carry
+        loss, grad = loss_and_grad(logits, gen, h0, x0, layer, jax.random.fold_in(key, t), cfg)
+        updates, opt_state = opt.update(grad, opt_state, logits)
+        return optax.apply_updates(logits, updates), opt_state, total + loss
+
+    n = jnp.minimum(cfg.ber_check, cfg.ber_steps - state.step)
+    logits, opt_state, total = jax.lax.fori_loop(
+        state.step, state.step + n, one, (state.logits, state.opt_state, jnp.float32(0.0)))
+    keep = jax.nn.sigmoid(logits) > cfg.threshold
+    j, _ = hard_objective(gen, h0, x0, layer, keep, cfg)
+    flips = jnp.sum(keep != state.keep)
+    stable = (flips <= cfg.ber_flip_tol * keep.size) & \
+        (jnp.abs(j - state.objective) <= cfg.ber_tol * jnp.maximum(jnp.abs(state.objective), 1e-12))
+    count = jnp.where(stable, state.stable + 1, 0)
+    better = j < state.best_objective
+    return BerOptState(step=state.step + n, logits=logits, opt_state=opt_state, loss=total / n, keep=keep,
+                       objective=j, stable=count,
+                       best_logits=jnp.where(better, logits, state.best_logits),
+                       best_objective=jnp.where(better, j, state.best_objective),
+                       converged=(count >= checks_needed(cfg)) & (cfg.ber_tol > 0))
 
 
 def done(state: BerOptState, cfg: EGBASConfig) -> jax.Array:
@@ -118,21 +179,17 @@ def done(state: BerOptState, cfg: EGBASConfig) -> jax.Array:
 
 def optimise(gen, z0, layer: int, cfg: EGBASConfig, key) -> BerOptResult:
     """The whole BerOpt loop for one query ``(Dz,)`` (traceable, no input checks)."""
-    h0 = gen.features(z0[None], layer)[0]
-    x0 = gen.decode(h0[None], layer)[0]
+    with precision.exact():
+        h0 = gen.features(z0[None], layer)[0]
+        x0 = gen.decode(h0[None], layer)[0]
     final = jax.lax.while_loop(
         lambda s: ~done(s, cfg),
         lambda s: step(s, gen, h0, x0, layer, key, cfg),
-        init(h0.size, cfg))
-    theta = jax.nn.sigmoid(final.logits)
-    w = cfg.ber_window
-    cur, _ = _window_means(final.losses, final.step, w)
-    n = jnp.minimum(final.step, w)
-    loss = cur * w / jnp.maximum(n, 1)  # the last window may be partial
-    keep = (theta > cfg.threshold).astype(h0.dtype)
-    kept_error = _reconstruction_error(gen, h0, x0, layer, keep[None])[0]
-    return BerOptResult(theta=theta, loss=loss, steps=final.step, converged=final.converged,
-                        kept_error=kept_error)
+        init(h0, x0, gen, layer, cfg))
+    theta = jax.nn.sigmoid(final.best_logits)
+    j, kept_error = hard_objective(gen, h0, x0, layer, theta > cfg.threshold, cfg)
+    return BerOptResult(theta=theta, loss=final.loss, steps=final.step, converged=final.converged,
+                        kept_error=kept_error, objective=j)
 
 
 @functools.partial(jax.jit, static_argnames=("layer", "cfg"))

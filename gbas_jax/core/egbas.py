@@ -39,6 +39,7 @@ class Stage1(NamedTuple):
     steps: jax.Array
     converged: jax.Array
     kept_error: jax.Array
+    objective: jax.Array
 
 
 def stage1_one(gen, z0, layer: int, cfg: EGBASConfig, key) -> Stage1:
@@ -46,12 +47,13 @@ def stage1_one(gen, z0, layer: int, cfg: EGBASConfig, key) -> Stage1:
     ber = optimise(gen, z0, layer, cfg, key)
     V = compute_indicator(gen, z0, layer, ber.theta, cfg.threshold)
     return Stage1(ber.theta, V, jnp.sum(V != 0, dtype=jnp.int32), ber.loss, ber.steps,
-                  ber.converged, ber.kept_error)
+                  ber.converged, ber.kept_error, ber.objective)
 
 
-def stage2_one(gen, layer: int, cfg: EGBASConfig, n_kept: Optional[int], z0, V, key) -> RRTResult:
-    """GB-RRT for one query; ``n_kept`` (static) selects the kept-unit path."""
-    region = V if n_kept is None else kept.build(gen, layer, V, n_kept)
+def stage2_one(gen, layer: int, cfg: EGBASConfig, kept_sizes: Optional[tuple], z0, V, key) -> RRTResult:
+    """GB-RRT for one query; ``kept_sizes`` (static, :func:`gbas_jax.core.kept.plan`)
+    selects the kept-unit path."""
+    region = V if kept_sizes is None else kept.build(gen, layer, V, kept_sizes)
     return grow(gen, z0, layer, region, cfg, key)
 
 
@@ -69,17 +71,17 @@ def map_stage1(gen, z0s, layer: int, cfg: EGBASConfig, keys, chunk: Optional[int
 
 
 def map_stage2(gen, z0s, layer: int, Vs, cfg: EGBASConfig, keys, chunk: Optional[int],
-               n_kept: Optional[int]) -> RRTResult:
+               kept_sizes: Optional[tuple]) -> RRTResult:
     """:func:`stage2_one` over queries.  Mapped in chunks, each chunk's
     ``while_loop`` stops on its own; vmapped, every query iterates as long as the
     slowest."""
-    return map_queries(functools.partial(stage2_one, gen, layer, cfg, n_kept), (z0s, Vs, keys), chunk)
+    return map_queries(functools.partial(stage2_one, gen, layer, cfg, kept_sizes), (z0s, Vs, keys), chunk)
 
 
 def assemble(z0, s1: Stage1, tree: RRTResult) -> EGBASResult:
     return EGBASResult(query=z0, theta=s1.theta, indicator=s1.indicator, num_kept=s1.num_kept,
                        ber_loss=s1.loss, ber_steps=s1.steps, ber_converged=s1.converged,
-                       kept_error=s1.kept_error, tree=tree)
+                       kept_error=s1.kept_error, tree=tree, objective=s1.objective)
 
 
 def _first(tree):
@@ -92,10 +94,10 @@ def _stage1(gen, z0, layer, cfg, key):
     return _first(map_stage1(gen, z0[None], layer, cfg, key[None], 1))
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg", "n_kept"))
-def _stage2(gen, z0, layer, V, cfg, key, n_kept=None):
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "kept_sizes"))
+def _stage2(gen, z0, layer, V, cfg, key, kept_sizes=None):
     tracing.traced("egbas.stage2")
-    return _first(map_stage2(gen, z0[None], layer, V[None], cfg, key[None], 1, n_kept))
+    return _first(map_stage2(gen, z0[None], layer, V[None], cfg, key[None], 1, kept_sizes))
 
 
 def check_inputs(gen, z, layer, cfg, batched: bool):
@@ -125,6 +127,6 @@ def egbas(gen, z0, layer: int, cfg: EGBASConfig, *, key) -> EGBASResult:
     k_ber, k_rrt = jax.random.split(key)
     s1 = _stage1(gen, z0, layer, cfg, k_ber)
     # The one host synchronisation: size the kept-unit buffers.
-    n_kept = kept.choose_path(gen, layer, int(s1.num_kept), cfg.region_path)
-    tree = _stage2(gen, z0, layer, s1.indicator, cfg, k_rrt, n_kept=n_kept)
+    sizes = kept.plan(gen, layer, s1.indicator, cfg.region_path)
+    tree = _stage2(gen, z0, layer, s1.indicator, cfg, k_rrt, kept_sizes=sizes)
     return assemble(z0, s1, tree)

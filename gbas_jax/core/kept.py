@@ -5,27 +5,34 @@ Membership depends only on the units with :math:`V^i \ne 0`.  Their
 pre-activations are an affine function of the previous block's output
 :math:`h = f_{l-1:1}(t(z))`:
 
-.. math::  a^i = s_{c(i)} \, \langle w_i, \pi(h)_{\mathrm{RF}(i)} \rangle + b_{c(i)}
+.. math::  a^i = s_{c(i)} \, \langle w_{c(i)}, \pi(h)_{\mathrm{RF}(p(i))} \rangle + b_{c(i)}
 
 with :math:`\pi` an optional per-position prelude (the dissect PGGAN's pixel norm),
-:math:`\mathrm{RF}(i)` the unit's receptive field (``T`` taps of ``C_in``
-channels: im2col at the kept positions only), :math:`w_i` the matching kernel
-slice and :math:`(s, b)` the per-channel affine map that eval-mode BatchNorm or
-the equalised-learning-rate constant and bias fold into.  A dense layer (the
-DCGAN/PGGAN layer 1 on the latent) is one row of its weight matrix per kept unit:
-at layer 1 the region is an explicit polytope in :math:`t(z)`.
+:math:`p(i), c(i)` the unit's output position and channel,
+:math:`\mathrm{RF}(p)` the position's receptive field (``T`` taps of ``C_in``
+channels), :math:`w_c` the channel's kernel and :math:`(s, b)` the per-channel
+affine map that eval-mode BatchNorm or the equalised-learning-rate constant and
+bias fold into.
 
-A candidate then costs :math:`f_{l-1:1}` plus ``n_kept * T * C_in`` multiply-adds
-instead of the whole layer ``l``.  The gathered product is memory-bound while the
-full convolution is compute-bound, so the fast path pays only when few units are
-kept: :func:`choose_path` takes it at a dense layer, and at a conv layer when the
-full layer needs more than :data:`KEPT_MIN_MAC_RATIO` times the multiply-adds
-(the crossover was measured offline; ``docs/performance.md``).
+* A dense layer (layer 1 on the latent) keeps one weight row per kept unit: the
+  region is an explicit polytope in :math:`t(z)` (:class:`KeptRegion`).
+* A conv layer is grouped by output position (:class:`PatchRegion`): the ``P``
+  positions that hold a kept unit gather their patch once (``T * C_in`` values),
+  and one small matrix product per position gives its kept channels (at most
+  ``C`` of them, zero-padded).  A candidate costs :math:`f_{l-1:1}` plus
+  ``P * T * C_in * C`` multiply-adds instead of the whole layer ``l``.
+
+:func:`plan` sizes the buffers from the indicator after one host synchronisation
+(powers of two, so each size compiles once) and chooses the path: dense layers
+always take it; a conv layer takes it where it saves more than
+:data:`KEPT_MIN_MAC_RATIO` times the multiply-adds (the crossover was measured
+offline, ``docs/performance.md``).
 
 A model opts in by implementing ``LayeredModel.linear_map(params, layer)``
 returning a :class:`~gbas_jax.core.model.LinearMap`; without it the full layer is
-used.  The fast path must agree with :func:`gbas_jax.region_margin`: the two differ only by float
-rounding (tests check :data:`MARGIN_RTOL` relative to the pre-activations' scale).
+used.  The fast path must agree with :func:`gbas_jax.region_margin`: the two
+differ only by float rounding (tests check :data:`MARGIN_RTOL` relative to the
+pre-activations' scale).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import precision
 from .model import ConvGeometry, Generator, abstract_params, shape_signature
 from .region import region_margin, slack
 
@@ -46,21 +54,28 @@ from .region import region_margin, slack
 #: makes either path differ from float32 by ~1e-3 relative).
 MARGIN_RTOL = 1e-5
 
-#: ``choose_path`` takes the kept path at a conv layer when the full layer's
-#: multiply-adds exceed the kept units' by more than this factor.
-KEPT_MIN_MAC_RATIO = 32
+#: :func:`plan` takes the kept path at a conv layer when the full layer's
+#: multiply-adds exceed the grouped path's by more than this factor.
+KEPT_MIN_MAC_RATIO = 8
 
 PATHS = ("auto", "kept", "full")
 
 
 class KeptRegion(NamedTuple):
-    """The kept units of one region, padded to ``n`` (a power of two).
+    """The kept units of a dense layer, padded to ``n`` rows (a power of two):
+    weights ``(n, D_in)``, scale, shift, sign ``(n,)`` (sign 0 on padding rows)."""
+    weights: jax.Array
+    scale: jax.Array
+    shift: jax.Array
+    sign: jax.Array
 
-    taps ``(n, T)`` int32 flat input positions (``H*W`` = a zero row) or ``None``
-    for a dense layer; weights ``(n, T, C_in)`` or ``(n, D_in)``; scale, shift,
-    sign ``(n,)`` (sign 0 on padding rows).
-    """
-    taps: Optional[jax.Array]
+
+class PatchRegion(NamedTuple):
+    """The kept units of a conv layer, grouped by output position, padded to ``P``
+    positions and ``C`` channels per position (powers of two): taps ``(P, T)``
+    int32 flat input positions (``H*W`` = a zero row); weights ``(P, T*C_in, C)``;
+    scale, shift, sign ``(P, C)`` (sign 0 on padding)."""
+    taps: jax.Array
     weights: jax.Array
     scale: jax.Array
     shift: jax.Array
@@ -127,80 +142,103 @@ def _map_info_cached(model, signature, layer):
     return out[0]
 
 
-def build(gen, layer: int, V, n: int) -> KeptRegion:
+def build(gen, layer: int, V, sizes: Tuple):
     """Gather the kept units of ``V`` (``(D_l,)`` int8) into a :class:`KeptRegion`
-    with ``n >= count(V != 0)`` rows (traceable; ``n`` static)."""
+    (``sizes = ("dense", n)``) or a :class:`PatchRegion` (``("conv", P, C)``);
+    traceable, ``sizes`` static (from :func:`plan`)."""
     lm = gen.linear_map(layer)
-    idx = jnp.nonzero(V != 0, size=n, fill_value=0)[0]
-    sign = jnp.where(jnp.arange(n) < jnp.sum(V != 0), V[idx], 0).astype(jnp.float32)
-    if lm.geometry is None:
-        return KeptRegion(None, lm.kernel[:, idx].T, lm.scale[idx], lm.shift[idx], sign)
-    cout = lm.kernel.shape[-1]
+    if sizes[0] == "dense":
+        n = sizes[1]
+        idx = jnp.nonzero(V != 0, size=n, fill_value=0)[0]
+        sign = jnp.where(jnp.arange(n) < jnp.sum(V != 0), V[idx], 0).astype(jnp.float32)
+        return KeptRegion(lm.kernel[:, idx].T, lm.scale[idx], lm.shift[idx], sign)
+    _, n_pos, n_chan = sizes
+    cin, cout = lm.kernel.shape[2], lm.kernel.shape[3]
     pos_t, tap_t = tap_table(lm.geometry)
-    p, c = idx // cout, idx % cout
-    k2 = lm.geometry.kernel ** 2
-    kern = jnp.transpose(lm.kernel.reshape(k2, lm.kernel.shape[2], cout), (2, 0, 1))   # (C_out, k*k, C_in)
-    taps = jnp.asarray(pos_t)[p]                                                        # (n, T)
-    tk = jnp.asarray(tap_t)[p]                                                          # (n, T, R)
-    w = kern[c[:, None, None], jnp.maximum(tk, 0)]                                      # (n, T, R, C_in)
-    weights = jnp.sum(jnp.where((tk >= 0)[..., None], w, 0.0), axis=2)                 # (n, T, C_in)
-    return KeptRegion(taps, weights, lm.scale[c], lm.shift[c], sign)
+    by_pos = V.reshape(-1, cout)                                                     # (H_out*W_out, C_out)
+    used = jnp.any(by_pos != 0, axis=1)
+    pidx = jnp.nonzero(used, size=n_pos, fill_value=0)[0]
+    here = by_pos[pidx] * (jnp.arange(n_pos) < jnp.sum(used))[:, None].astype(V.dtype)  # (P, C_out)
+    chan = jnp.argsort(here == 0, axis=1, stable=True)[:, :n_chan]                  # kept channels first
+    sign = jnp.take_along_axis(here, chan, axis=1).astype(jnp.float32)               # (P, C)
+    tk = jnp.asarray(tap_t)[pidx]                                                    # (P, T, R)
+    kern = lm.kernel.reshape(-1, cin, cout)                                          # (k*k, C_in, C_out)
+    w = jnp.sum(jnp.where((tk >= 0)[..., None, None], kern[jnp.maximum(tk, 0)], 0.0), axis=2)  # (P, T, C_in, C_out)
+    w = jnp.take_along_axis(w, chan[:, None, None, :], axis=3)                       # (P, T, C_in, C)
+    return PatchRegion(jnp.asarray(pos_t)[pidx], w.reshape(n_pos, -1, n_chan), lm.scale[chan], lm.shift[chan], sign)
 
 
-def kept_pre_activations(gen, z, layer: int, region: KeptRegion) -> jax.Array:
-    """Pre-activations of the kept units, ``(B, Dz) -> (B, n)``."""
+def kept_pre_activations(gen, z, layer: int, region) -> jax.Array:
+    """Pre-activations of the kept units, ``(B, Dz) -> (B, n)`` or ``(B, P, C)``
+    (float32, full precision)."""
+    with precision.exact():
+        return _kept_pre_activations(gen, z, layer, region)
+
+
+def _kept_pre_activations(gen, z, layer, region):
     h = gen.features(z, layer - 1)
     prelude = gen.linear_map(layer).prelude     # static; the unused arrays are dropped by XLA
     if prelude is not None:
         h = prelude(h)
     b = h.shape[0]
-    if region.taps is None:
+    if isinstance(region, KeptRegion):
         return region.scale * (h.reshape(b, -1) @ region.weights.T) + region.shift
     cin = h.shape[-1]
     flat = jnp.concatenate([h.reshape(b, -1, cin), jnp.zeros((b, 1, cin), h.dtype)], axis=1)
-    acc = 0.0
-    for t in range(region.taps.shape[1]):      # T <= k*k, small and static
-        acc = acc + jnp.einsum("bnc,nc->bn", flat[:, region.taps[:, t]], region.weights[:, t])
-    return region.scale * acc + region.shift
+    patches = flat[:, region.taps].reshape(b, region.taps.shape[0], -1)             # (B, P, T*C_in)
+    return region.scale * jnp.einsum("bpk,pkc->bpc", patches, region.weights) + region.shift
 
 
-def kept_margin(gen, z, layer: int, region: KeptRegion) -> jax.Array:
+def kept_margin(gen, z, layer: int, region) -> jax.Array:
     """Same as :func:`gbas_jax.region_margin` from the kept units only, ``(B,)``."""
-    return slack(kept_pre_activations(gen, z, layer, region), region.sign)
+    a = kept_pre_activations(gen, z, layer, region)
+    return slack(a.reshape(a.shape[0], -1), region.sign.reshape(-1))
 
 
 def margin(gen, z, layer: int, region) -> jax.Array:
-    """Dispatch on the region's type (static): a :class:`KeptRegion` or an indicator."""
-    if isinstance(region, KeptRegion):
+    """Dispatch on the region's type (static): a kept region or an indicator."""
+    if isinstance(region, (KeptRegion, PatchRegion)):
         return kept_margin(gen, z, layer, region)
     return region_margin(gen, z, layer, region)
 
 
-def padded_size(num_kept: int) -> int:
-    """Next power of two >= ``num_kept`` (at least 8)."""
-    n = 8
-    while n < num_kept:
+def padded_size(count: int, minimum: int = 8) -> int:
+    """Next power of two >= ``count`` (at least ``minimum``)."""
+    n = minimum
+    while n < count:
         n *= 2
     return n
 
 
-def choose_path(gen, layer: int, num_kept: int, path: str = "auto") -> Optional[int]:
-    """``n_pad`` for the kept path, or ``None`` for the full layer.
+def plan(gen, layer: int, V, path: str = "auto") -> Optional[Tuple]:
+    """The kept path's static sizes for indicator(s) ``V`` (host or device, ``(D_l,)``
+    or ``(B, D_l)``: sized for the largest row), or ``None`` for the full layer.
 
-    ``path``: ``"full"``, ``"kept"`` (when the model supports it) or ``"auto"``:
-    kept when the layer is dense (layer 1 on the latent) or when
-    ``D_l * T_full > KEPT_MIN_MAC_RATIO * n_pad * T_kept`` (``T``: non-zero kernel taps
-    per output unit, counted on the tap table).
+    ``("dense", n)`` at a dense layer (always, for ``"auto"`` and ``"kept"``);
+    ``("conv", P, C)`` at a conv layer when ``path == "kept"``, or for ``"auto"``
+    when the full layer's multiply-adds as XLA computes them (``D_l * k^2 * C_in``:
+    every tap, also on the zeros of a dilated or the copies of an upsampled input)
+    exceed the grouped path's (``P * T * C_in * C``) by more than
+    :data:`KEPT_MIN_MAC_RATIO`.  This reads ``V`` on the host: the one
+    synchronisation between BerOpt and GB-RRT.
     """
     if path not in PATHS:
         raise ValueError(f"region path must be one of {PATHS}, got {path!r}")
-    info = None if path == "full" or num_kept == 0 else map_info(gen, layer)
+    V = np.asarray(V)
+    V = V.reshape(-1, V.shape[-1]) != 0
+    info = None if path == "full" or not V.any() else map_info(gen, layer)
     if info is None:
         return None
     kind, geometry = info
-    n = padded_size(num_kept)
-    if path == "kept" or kind == "dense":
-        return n
-    pos, taps = tap_table(geometry)
-    t_kept, t_full = pos.shape[1], float((taps >= 0).sum()) / pos.shape[0]
-    return n if gen.layer_size(layer) * t_full > KEPT_MIN_MAC_RATIO * n * t_kept else None
+    if kind == "dense":
+        return ("dense", padded_size(int(V.sum(axis=1).max())))
+    cout = gen.layer_shape(layer)[-1]
+    per_pos = V.reshape(V.shape[0], -1, cout).sum(axis=2)                  # (B, positions)
+    n_pos = padded_size(int((per_pos > 0).sum(axis=1).max()))
+    n_chan = padded_size(int(per_pos.max()), minimum=1)
+    if path == "kept":
+        return ("conv", n_pos, n_chan)
+    pos, _ = tap_table(geometry)
+    full = gen.layer_size(layer) * geometry.kernel ** 2
+    grouped = n_pos * pos.shape[1] * n_chan                 # both times C_in
+    return ("conv", n_pos, n_chan) if full > KEPT_MIN_MAC_RATIO * grouped else None

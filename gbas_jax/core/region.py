@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import validation
+from . import precision, validation
 
 
 def sign_indicator(a: jax.Array) -> jax.Array:
@@ -36,6 +36,11 @@ def halfspace_indicator(gen, z0, layer: int, theta, threshold=0.5) -> jax.Array:
 
 def compute_indicator(gen, z0, layer: int, theta, threshold) -> jax.Array:
     """:func:`halfspace_indicator` without input checks (traceable)."""
+    with precision.exact():
+        return _indicator(gen, z0, layer, theta, threshold)
+
+
+def _indicator(gen, z0, layer, theta, threshold):
     a0 = gen.boundary(z0[None], layer)[0]
     return jnp.where(theta > threshold, sign_indicator(a0), jnp.int8(0))
 
@@ -49,8 +54,10 @@ def slack(a: jax.Array, signs: jax.Array) -> jax.Array:
 
 def region_margin(gen, z, layer: int, V) -> jax.Array:
     r"""Signed slack :math:`\min_{i: V^i \ne 0} V^i a_l^i(z)`, ``(B,)``; ``+inf``
-    when no boundary is kept.  ``z`` is in the region iff the slack is ``>= 0``."""
-    return slack(gen.boundary(z, layer), V)
+    when no boundary is kept.  ``z`` is in the region iff the slack is ``>= 0``.
+    Float32 at full precision, whatever the backend's default."""
+    with precision.exact():
+        return slack(gen.boundary(z, layer), V)
 
 
 def in_region(gen, z, layer: int, V, margin: float = 0.0) -> jax.Array:
@@ -75,6 +82,7 @@ def nrs_fraction(gen, z, layer: int, z0) -> jax.Array:
     layer = validation.check_layer(gen, layer)
     validation.check_latents(gen, z, batched=True, name="z")
     validation.check_latents(gen, z0, batched=False)
-    s = sign_indicator(gen.boundary(jnp.asarray(z, jnp.float32), layer))
-    s0 = sign_indicator(gen.boundary(jnp.asarray(z0, jnp.float32)[None], layer))
+    with precision.exact():
+        s = sign_indicator(gen.boundary(jnp.asarray(z, jnp.float32), layer))
+        s0 = sign_indicator(gen.boundary(jnp.asarray(z0, jnp.float32)[None], layer))
     return jnp.mean(jnp.all(s == s0, axis=-1).astype(jnp.float32))

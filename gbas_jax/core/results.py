@@ -24,10 +24,12 @@ class StopReason(enum.IntEnum):
 class BerOptResult(NamedTuple):
     """Output of :func:`gbas_jax.ber_opt` with ``full_output=True``.
 
-    theta: ``(D_l,)`` keep-probabilities; loss: ``()`` mean loss of the last window;
-    steps: ``()`` steps taken; converged: ``()`` whether the tolerance stopped it;
-    kept_error: ``()`` mean squared error of ``decode(h0 * 1[theta > p])`` against
-    ``G(z0)`` (the paper's Figure 2b).
+    theta: ``(D_l,)`` keep-probabilities (the iterate with the lowest ``objective``
+    seen at a check); loss: ``()`` mean relaxed loss of the last block of steps;
+    steps: ``()`` optimiser steps taken; converged: ``()`` whether the convergence
+    test stopped it (else the cap did); kept_error: ``()`` mean squared error of
+    ``decode(h0 * 1[theta > p])`` against ``G(z0)`` (the paper's Figure 2b);
+    objective: ``()`` the hard objective ``J = kept_error + lambda * kept fraction``.
     """
 
     theta: jax.Array
@@ -35,6 +37,7 @@ class BerOptResult(NamedTuple):
     steps: jax.Array
     converged: jax.Array
     kept_error: jax.Array
+    objective: jax.Array
 
 
 class RRTResult(NamedTuple):
@@ -46,7 +49,10 @@ class RRTResult(NamedTuple):
     test), num_rejected ``()`` (all of them, stored or not), iterations ``()``,
     num_proposals ``()`` (``K * iterations``), num_dropped ``()`` (accepted in the
     last batch beyond capacity), stop_reason ``()`` (a :class:`StopReason` value),
-    rejected_overflow ``()`` bool.
+    rejected_overflow ``()`` bool; for the paper's calibration of the baselines,
+    sample_mean ``(Dz,)`` (of the valid samples) and reject_min_dist /
+    reject_max_dist ``()``, the range of distances from it to *every* rejected
+    candidate, stored or not (``+inf`` / ``-inf`` when none was rejected).
     """
 
     samples: jax.Array
@@ -59,6 +65,9 @@ class RRTResult(NamedTuple):
     num_dropped: jax.Array
     stop_reason: jax.Array
     rejected_overflow: jax.Array
+    sample_mean: jax.Array
+    reject_min_dist: jax.Array
+    reject_max_dist: jax.Array
 
     def accepted(self) -> np.ndarray:
         """The valid rows of ``samples``, ``(num_samples, Dz)`` (host array)."""
@@ -79,7 +88,7 @@ class EGBASResult(NamedTuple):
     (nonzero entries of the indicator; 0 means the region is the whole space);
     ber_loss ``()``; ber_steps ``()``; ber_converged ``()``; kept_error ``()``
     (MSE of the output with only the kept units against ``G(z0)``); tree:
-    :class:`RRTResult`.
+    :class:`RRTResult`; objective ``()``: BerOpt's hard objective ``J``.
     """
 
     query: jax.Array
@@ -91,3 +100,4 @@ class EGBASResult(NamedTuple):
     ber_converged: jax.Array
     kept_error: jax.Array
     tree: RRTResult
+    objective: jax.Array

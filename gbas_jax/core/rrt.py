@@ -46,6 +46,8 @@ class RRTState(NamedTuple):
     num_rejected: jax.Array   # () int32, all region failures, stored or not
     num_dropped: jax.Array    # () int32, accepted but beyond capacity
     iteration: jax.Array      # () int32
+    added_at: jax.Array       # (N,) int32, the iteration that added each node (-1: root; padding: max)
+    failures: jax.Array       # (max_iterations, ceil(K / 8)) uint8: bits of the candidates the region test rejected
 
 
 def init(z0, cfg: EGBASConfig) -> RRTState:
@@ -57,7 +59,9 @@ def init(z0, cfg: EGBASConfig) -> RRTState:
         rejected=jnp.zeros((m, d), z0.dtype),
         num_rejected=jnp.int32(0),
         num_dropped=jnp.int32(0),
-        iteration=jnp.int32(0))
+        iteration=jnp.int32(0),
+        added_at=jnp.full((n,), jnp.iinfo(jnp.int32).max, jnp.int32).at[0].set(-1),
+        failures=jnp.zeros((cfg.max_iterations, -(-cfg.proposals // 8)), jnp.uint8))
 
 
 def _sq_dist(a, b):
@@ -96,23 +100,31 @@ def _append(buf, count, rows, mask):
     return buf.at[pos].set(rows, mode="drop"), pos
 
 
-def step(state: RRTState, gen, z0, layer: int, V, key, cfg: EGBASConfig) -> RRTState:
-    k_prop = jax.random.fold_in(key, state.iteration)
-    n = cfg.capacity
+def steer(samples, valid, z0, iteration, key, cfg: EGBASConfig):
+    """Iteration ``iteration``'s ``K`` proposals steered from their nearest valid
+    node: ``(nearest (K,), z_new (K, Dz), c = samples - z0, |c|^2)``.  A pure
+    function of the tree and the iteration, so :func:`replay_rejection_range` can
+    recompute the candidates of any past iteration."""
+    k_prop = jax.random.fold_in(key, iteration)
     half = jnp.asarray(cfg.interval, z0.dtype)
     u = z0 + half * jax.random.uniform(k_prop, (cfg.proposals, z0.shape[-1]), z0.dtype, -1.0, 1.0)
-    valid = jnp.arange(n) < state.num_samples
     # Distances to the tree as one matrix product, in coordinates centred at z0
     # (small norms, small rounding error); the nearest node may be off by rounding,
     # which is harmless.
-    c = state.samples - z0
+    c = samples - z0
     nc = jnp.sum(c * c, axis=-1)
     a = u - z0
     nearest = jnp.argmin(jnp.where(valid, _expanded_sq_dist(a, c, jnp.sum(a * a, -1), nc), jnp.inf), axis=1)
-    q = state.samples[nearest]
+    q = samples[nearest]
     d = u - q
     norm = jnp.sqrt(jnp.sum(d * d, axis=-1, keepdims=True))
-    z_new = q + cfg.step_size * d / jnp.maximum(norm, jnp.finfo(z0.dtype).tiny)
+    return nearest, q + cfg.step_size * d / jnp.maximum(norm, jnp.finfo(z0.dtype).tiny), c, nc
+
+
+def step(state: RRTState, gen, z0, layer: int, V, key, cfg: EGBASConfig) -> RRTState:
+    n = cfg.capacity
+    valid = jnp.arange(n) < state.num_samples
+    nearest, z_new, c, nc = steer(state.samples, valid, z0, state.iteration, key, cfg)
 
     inside = kept.margin(gen, z_new, layer, V) >= 0   # V: indicator or KeptRegion
     thr2 = (cfg.step_size * (1.0 - SPACING_RTOL)) ** 2
@@ -131,6 +143,7 @@ def step(state: RRTState, gen, z0, layer: int, V, key, cfg: EGBASConfig) -> RRTS
 
     samples, pos = _append(state.samples, state.num_samples, z_new, accept)
     parents = state.parents.at[pos].set(nearest.astype(jnp.int32), mode="drop")
+    added_at = state.added_at.at[pos].set(state.iteration, mode="drop")
     total = state.num_samples + jnp.sum(accept, dtype=jnp.int32)
     fail = ~inside
     rejected, _ = _append(state.rejected, state.num_rejected, z_new, fail)
@@ -138,37 +151,74 @@ def step(state: RRTState, gen, z0, layer: int, V, key, cfg: EGBASConfig) -> RRTS
         samples=samples, parents=parents, num_samples=jnp.minimum(total, n),
         rejected=rejected, num_rejected=state.num_rejected + jnp.sum(fail, dtype=jnp.int32),
         num_dropped=state.num_dropped + jnp.maximum(total - n, 0),
-        iteration=state.iteration + 1)
+        iteration=state.iteration + 1, added_at=added_at,
+        failures=state.failures.at[state.iteration].set(jnp.packbits(fail)))
 
 
 def done(state: RRTState, cfg: EGBASConfig) -> jax.Array:
     return (state.num_samples >= cfg.capacity) | (state.iteration >= cfg.max_iterations)
 
 
-def finish(state: RRTState, cfg: EGBASConfig) -> RRTResult:
+def replay_rejection_range(state: RRTState, z0, key, cfg: EGBASConfig, center):
+    r"""``(min, max)`` of :math:`\lVert z - c \rVert` over *every* candidate that
+    failed the region test, stored or not, for a centre ``c`` known only at the end.
+
+    The tree's iterations are replayed: each iteration's proposals come from
+    ``fold_in(key, t)`` and are steered from the nodes that existed then (a node's
+    ``added_at`` iteration), exactly as :func:`step` did; the recorded failure bits
+    say which candidates the region test rejected, so no membership test runs
+    again.  No new randomness: the tree is unchanged.
+    """
+    def body(t, acc):
+        valid = state.added_at < t
+        _, z_new, _, _ = steer(state.samples, valid, z0, t, key, cfg)
+        dist = jnp.sqrt(jnp.sum(jnp.square(z_new - center), axis=-1))
+        fail = jnp.unpackbits(state.failures[t], count=cfg.proposals).astype(bool)
+        return (jnp.minimum(acc[0], jnp.min(jnp.where(fail, dist, jnp.inf))),
+                jnp.maximum(acc[1], jnp.max(jnp.where(fail, dist, -jnp.inf))))
+
+    init_acc = (jnp.asarray(jnp.inf, z0.dtype), jnp.asarray(-jnp.inf, z0.dtype))
+    return jax.lax.fori_loop(0, state.iteration, body, init_acc)
+
+
+def _stored_rejection_range(state: RRTState, center):
+    stored = jnp.arange(state.rejected.shape[0]) < state.num_rejected
+    dist = jnp.sqrt(jnp.sum(jnp.square(state.rejected - center), axis=-1))
+    return jnp.min(jnp.where(stored, dist, jnp.inf)), jnp.max(jnp.where(stored, dist, -jnp.inf))
+
+
+def finish(state: RRTState, z0, key, cfg: EGBASConfig) -> RRTResult:
+    """The result, with the calibration statistics of the paper's Section 4: the
+    mean of the samples and the range of distances from it to all rejected
+    candidates (from the buffer when it holds them all, else by replay)."""
+    valid = (jnp.arange(cfg.capacity) < state.num_samples)[:, None]
+    mean = jnp.sum(jnp.where(valid, state.samples, 0.0), axis=0) / state.num_samples
+    overflow = state.num_rejected > cfg.reject_capacity
+    lo, hi = jax.lax.cond(overflow, lambda: replay_rejection_range(state, z0, key, cfg, mean),
+                          lambda: _stored_rejection_range(state, mean))
     return RRTResult(
         samples=state.samples, parents=state.parents, num_samples=state.num_samples,
         rejected=state.rejected, num_rejected=state.num_rejected, iterations=state.iteration,
         num_proposals=state.iteration * cfg.proposals, num_dropped=state.num_dropped,
         stop_reason=jnp.where(state.num_samples >= cfg.capacity, int(StopReason.CAPACITY),
                               int(StopReason.MAX_ITERATIONS)).astype(jnp.int32),
-        rejected_overflow=state.num_rejected > cfg.reject_capacity)
+        rejected_overflow=overflow, sample_mean=mean, reject_min_dist=lo, reject_max_dist=hi)
 
 
 def grow(gen, z0, layer: int, region, cfg: EGBASConfig, key) -> RRTResult:
     """The whole GB-RRT loop (traceable): ``region`` is an indicator ``(D_l,)`` or a
-    :class:`~gbas_jax.core.kept.KeptRegion`."""
+    kept region of :mod:`gbas_jax.core.kept`."""
     final = jax.lax.while_loop(
         lambda s: ~done(s, cfg),
         lambda s: step(s, gen, z0, layer, region, key, cfg),
         init(z0, cfg))
-    return finish(final, cfg)
+    return finish(final, z0, key, cfg)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg", "n_kept"))
-def _gb_rrt(gen, z0, layer, V, cfg, key, n_kept=None):
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "kept_sizes"))
+def _gb_rrt(gen, z0, layer, V, cfg, key, kept_sizes=None):
     tracing.traced("gb_rrt")
-    region = V if n_kept is None else kept.build(gen, layer, V, n_kept)
+    region = V if kept_sizes is None else kept.build(gen, layer, V, kept_sizes)
     return grow(gen, z0, layer, region, cfg, key)
 
 
@@ -189,5 +239,5 @@ def gb_rrt(gen, z0, layer: int, V, cfg: EGBASConfig, *, key) -> RRTResult:
     validation.check_indicator(gen, layer, V)
     validation.check_interval(gen, cfg)
     V = jnp.asarray(V, jnp.int8)
-    n_kept = kept.choose_path(gen, layer, int(jnp.sum(V != 0)), cfg.region_path)   # one host sync
-    return _gb_rrt(gen, jnp.asarray(z0, jnp.float32), layer, V, cfg, key, n_kept=n_kept)
+    sizes = kept.plan(gen, layer, V, cfg.region_path)        # one host sync
+    return _gb_rrt(gen, jnp.asarray(z0, jnp.float32), layer, V, cfg, key, kept_sizes=sizes)

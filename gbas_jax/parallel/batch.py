@@ -34,12 +34,12 @@ def _stage1_batch(gen, z0s, layer, cfg, keys, chunk=None, mesh=None):
     return run(gen, z0s, keys)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk", "n_kept", "mesh"))
-def _stage2_batch(gen, z0s, layer, Vs, cfg, keys, chunk=None, n_kept=None, mesh=None):
+@functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk", "kept_sizes", "mesh"))
+def _stage2_batch(gen, z0s, layer, Vs, cfg, keys, chunk=None, kept_sizes=None, mesh=None):
     tracing.traced("egbas_batch.stage2")
     if mesh is None:
-        return map_stage2(gen, z0s, layer, Vs, cfg, keys, chunk, n_kept)
-    run = per_device(lambda g, z, v, k: map_stage2(g, z, layer, v, cfg, k, chunk, n_kept), mesh, 3)
+        return map_stage2(gen, z0s, layer, Vs, cfg, keys, chunk, kept_sizes)
+    run = per_device(lambda g, z, v, k: map_stage2(g, z, layer, v, cfg, k, chunk, kept_sizes), mesh, 3)
     return run(gen, z0s, Vs, keys)
 
 
@@ -90,15 +90,10 @@ def prepare(gen, z0s, layer: int, cfg: EGBASConfig, keys, mesh, rrt_chunk, ber_c
     return PreparedBatch(gen, z0s, k_rrt, mesh, rrt_chunk, b, s1)
 
 
-def max_kept(prepared: PreparedBatch) -> int:
-    """The largest kept count of the batch (a host synchronisation)."""
-    return int(jnp.max(prepared.stage1.num_kept))
-
-
-def finish(layer: int, cfg: EGBASConfig, p: PreparedBatch, n_kept: Optional[int]) -> EGBASResult:
+def finish(layer: int, cfg: EGBASConfig, p: PreparedBatch, kept_sizes: Optional[tuple]) -> EGBASResult:
     """GB-RRT for a prepared batch; padding rows are dropped."""
     tree = _stage2_batch(p.gen, p.z0s, layer, p.stage1.indicator, cfg, p.rrt_keys, chunk=p.rrt_chunk,
-                         n_kept=n_kept, mesh=p.mesh)
+                         kept_sizes=kept_sizes, mesh=p.mesh)
     res = assemble(p.z0s, p.stage1, tree)
     if p.z0s.shape[0] != p.size:
         res = jax.tree_util.tree_map(lambda x: x[:p.size], res)
@@ -112,7 +107,7 @@ def egbas_batch_keys(gen, z0s, layer: int, cfg: EGBASConfig, keys, *, mesh: Opti
     of the whole batch exactly: row ``i`` equals ``egbas(gen, z0s[i], ..., key=keys[i])``."""
     layer, cfg = check_inputs(gen, z0s, layer, cfg, batched=True)
     p = prepare(gen, z0s, layer, cfg, keys, mesh, rrt_chunk, ber_chunk)
-    return finish(layer, cfg, p, kept.choose_path(gen, layer, max_kept(p), cfg.region_path))
+    return finish(layer, cfg, p, kept.plan(gen, layer, p.stage1.indicator, cfg.region_path))   # one host sync
 
 
 def memory_per_query(gen, layer: int, cfg: EGBASConfig) -> int:
@@ -171,7 +166,8 @@ def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[M
     for start in starts:
         idx = np.minimum(np.arange(start, start + chunk), b - 1)     # the last chunk padded
         prepared.append(prepare(gen, z0s[idx], layer, cfg, keys[idx], mesh, rrt_chunk, ber_chunk))
-    n_kept = kept.choose_path(gen, layer, max(max_kept(p) for p in prepared), cfg.region_path)
-    parts = [jax.tree_util.tree_map(lambda x, n=min(chunk, b - start): x[:n], finish(layer, cfg, p, n_kept))
+    sizes = kept.plan(gen, layer, np.concatenate([np.asarray(p.stage1.indicator) for p in prepared]),
+                      cfg.region_path)
+    parts = [jax.tree_util.tree_map(lambda x, n=min(chunk, b - start): x[:n], finish(layer, cfg, p, sizes))
              for start, p in zip(starts, prepared)]
     return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)

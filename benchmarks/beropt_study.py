@@ -1,0 +1,244 @@
+"""How BerOpt converges: the reference optimum J*, the default's distance to it and
+its speed, and a sweep of the optimiser's settings.
+
+    python -m benchmarks.beropt_study jstar      # J* per query and layer -> jstar.json
+    python -m benchmarks.beropt_study criteria   # the default against J* and the old 300 steps
+    python -m benchmarks.beropt_study sweep      # settings sweep: dcgan-mnist layers 1-4, random PGGAN
+
+Definitions (the issue that set the targets): J = MSE of ``decode(h0 *
+1[theta > p])`` against ``G(z0)`` plus ``lambda`` x the kept fraction (lambda 0.1,
+p 0.5); queries ``jax.random.normal(jax.random.key(7), (3, Dz))``, BerOpt key
+``jax.random.key(3)``.  J* per query = the lowest J of three 3,000-step runs
+(``ber_tol=0``): the new default settings, the old defaults (Adam 0.1 with its usual
+betas, concrete at temperature 0.1, 8 masks, theta from 0.9), and the old
+optimiser at learning rate 0.3 and temperature 0.5.  Writes
+``benchmarks/results/beropt/`` (JSON, a markdown table, plots).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import numpy as np
+
+import gbas_jax as gb
+
+OUT = os.path.join(os.path.dirname(__file__), "results", "beropt")
+KEY = jax.random.key(3)
+#: The old defaults: the plain algorithm as Algorithm 1 reads (and as the PyTorch references run it).
+OLD = gb.EGBASConfig(ber_steps=300, ber_tol=0.0, ber_check=25, ber_window=25, ber_lr=0.1, ber_lr_decay=0.0,
+                     ber_b1=0.9, ber_b2=0.999, ber_samples=8, temperature=0.1, ber_init=0.9)
+LONG = 3000
+REFERENCE_RUNS = {
+    "default-3000": gb.EGBASConfig(ber_steps=LONG, ber_tol=0.0),
+    "old-3000": OLD.replace(ber_steps=LONG),
+    "old-lr0.3-t0.5-3000": OLD.replace(ber_steps=LONG, ber_lr=0.3, temperature=0.5),
+}
+
+
+def queries(dz, n=3):
+    return np.asarray(jax.random.normal(jax.random.key(7), (n, dz)), np.float32)
+
+
+def run(gen, z0, layer, cfg):
+    res = jax.block_until_ready(gb.ber_opt(gen, z0, layer, cfg, key=KEY, full_output=True))
+    keep = np.asarray(res.theta) > cfg.threshold
+    return {"objective": float(res.objective), "kept_error": float(res.kept_error), "kept": int(keep.sum()),
+            "steps": int(res.steps), "converged": bool(res.converged)}, keep
+
+
+def jaccard(a, b):
+    union = np.sum(a | b)
+    return float(np.sum(a & b) / union) if union else 1.0
+
+
+def environment():
+    return {"device": jax.devices()[0].device_kind, "jax": jax.__version__, "machine": platform.machine(),
+            "cpus": os.cpu_count()}
+
+
+def jstar(layers=(1, 2, 3, 4)):
+    gen = gb.load_pretrained("dcgan-mnist")
+    rows = []
+    for layer in layers:
+        for q, z0 in enumerate(queries(gen.latent_dim)):
+            runs = {name: run(gen, z0, layer, cfg)[0] for name, cfg in REFERENCE_RUNS.items()}
+            best = min(runs, key=lambda k: runs[k]["objective"])
+            rows.append({"layer": layer, "query": q, "j_star": runs[best]["objective"], "j_star_run": best,
+                         "j_star_kept_error": runs[best]["kept_error"], "runs": runs})
+            print(layer, q, best, runs[best]["objective"], flush=True)
+    return {"command": "python -m benchmarks.beropt_study jstar", "environment": environment(),
+            "reference_runs": {k: _cfg(v) for k, v in REFERENCE_RUNS.items()}, "rows": rows}
+
+
+def _cfg(cfg):
+    return {k: v for k, v in cfg.__dict__.items() if k.startswith(("ber_", "temperature", "relaxation"))}
+
+
+def _median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def criteria(ref, repeats=5):
+    """The default against J* (objective, kept error, Jaccard of the kept sets) and
+    its time against ``OLD`` (300 fixed steps), after compilation, medians of
+    ``repeats`` interleaved calls per query."""
+    gen = gb.load_pretrained("dcgan-mnist")
+    default = gb.EGBASConfig()
+    rows = []
+    for r in ref["rows"]:
+        if r["layer"] not in (2, 4):
+            continue
+        z0 = queries(gen.latent_dim)[r["query"]]
+        out, keep = run(gen, z0, r["layer"], default)
+        _, keep_star = run(gen, z0, r["layer"], REFERENCE_RUNS[r["j_star_run"]])
+        calls = {name: (lambda c=c: gb.ber_opt(gen, z0, r["layer"], c, key=KEY)) for name, c in
+                 (("default", default), ("old_300", OLD))}
+        for f in calls.values():
+            jax.block_until_ready(f())                       # compile
+        times = {k: [] for k in calls}
+        for _ in range(repeats):                             # interleaved
+            for k, f in calls.items():
+                times[k].append(_median_time(f, 1))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        rows.append({"layer": r["layer"], "query": r["query"], **out, "j_star": r["j_star"],
+                     "objective_over_j_star": out["objective"] / r["j_star"],
+                     "kept_error_over_j_star_run": out["kept_error"] / r["j_star_kept_error"],
+                     "jaccard_vs_j_star_run": jaccard(keep, keep_star), "seconds": med["default"],
+                     "seconds_old_300": med["old_300"], "time_ratio": med["default"] / med["old_300"]})
+        print(rows[-1], flush=True)
+    return {"command": "python -m benchmarks.beropt_study criteria", "environment": environment(),
+            "repeats": repeats, "rows": rows}
+
+
+SWEEP = {
+    "default": {},
+    "lr 0.1": {"ber_lr": 0.1},
+    "lr 1.0": {"ber_lr": 1.0},
+    "temperature 0.3": {"temperature": 0.3},
+    "temperature 1.0": {"temperature": 1.0},
+    "S 4": {"ber_samples": 4},
+    "init 0.9": {"ber_init": 0.9},
+    "Adam betas (0.9, 0.999)": {"ber_b1": 0.9, "ber_b2": 0.999},
+    "hold 200": {"ber_lr_hold": 200},
+    "no decay": {"ber_lr_decay": 0.0},
+    "straight-through": {"relaxation": "straight_through"},
+    "old defaults, 300 steps": "old",
+}
+
+
+def sweep(ref, pggan_queries=2):
+    """Every SWEEP entry on dcgan-mnist layers 1-4 (3 queries) and on the random 64x64
+    PGGAN of the benchmarks (zoo layout, max width 128, Dz 128; layers 2 and 4)."""
+    star = {(r["layer"], r["query"]): r["j_star"] for r in ref["rows"]}
+    models = [("dcgan-mnist", gb.load_pretrained("dcgan-mnist"), (1, 2, 3, 4), 3),
+              ("random PGGAN 64x64", gb.models.pggan(key=jax.random.key(0), latent_dim=128, resolution=64,
+                                                     max_width=128, layout="zoo"), (2, 4), pggan_queries)]
+    rows = []
+    for model_name, gen, layers, nq in models:
+        for name, change in SWEEP.items():
+            cfg = OLD if change == "old" else gb.EGBASConfig(**change)
+            for layer in layers:
+                for q, z0 in enumerate(queries(gen.latent_dim, nq)):
+                    jax.block_until_ready(gb.ber_opt(gen, z0, layer, cfg, key=KEY))      # compile
+                    t = time.perf_counter()
+                    out, _ = run(gen, z0, layer, cfg)
+                    out.update(model=model_name, setting=name, layer=layer, query=q,
+                               seconds=time.perf_counter() - t, units=gen.layer_size(layer))
+                    if model_name == "dcgan-mnist":
+                        out["objective_over_j_star"] = out["objective"] / star[(layer, q)]
+                    rows.append(out)
+                    print(model_name, name, layer, q, round(out["objective"], 5), out["steps"],
+                          round(out["seconds"], 3), flush=True)
+    return {"command": "python -m benchmarks.beropt_study sweep", "environment": environment(),
+            "settings": {k: v if v != "old" else _cfg(OLD) for k, v in SWEEP.items()}, "rows": rows}
+
+
+def sweep_report(res) -> str:
+    lines = ["# BerOpt settings sweep", "", f"`{res['command']}` on {res['environment']['device']} "
+             f"(jax {res['environment']['jax']}). Each setting changes the library default in one field; "
+             "J / J* is against the 3,000-step optimum of `jstar.json` (dcgan-mnist only); time is one call "
+             "after compilation. Medians over queries (and layers where pooled).", ""]
+    for model in dict.fromkeys(r["model"] for r in res["rows"]):
+        rows = [r for r in res["rows"] if r["model"] == model]
+        layers = sorted({r["layer"] for r in rows})
+        lines += [f"## {model}", "", "| setting | " + " | ".join(f"layer {l}: J{' / J*' if model == 'dcgan-mnist' else ''}, "
+                                                              f"kept, steps, s" for l in layers) + " |",
+                  "|---|" + "---|" * len(layers)]
+        for name in dict.fromkeys(r["setting"] for r in rows):
+            cells = []
+            for layer in layers:
+                sel = [r for r in rows if r["setting"] == name and r["layer"] == layer]
+                key = "objective_over_j_star" if model == "dcgan-mnist" else "objective"
+                cells.append(f"{statistics.median(r[key] for r in sel):.3f}, "
+                             f"{statistics.median(r['kept'] for r in sel):.0f}/{sel[0]['units']}, "
+                             f"{statistics.median(r['steps'] for r in sel):.0f}, "
+                             f"{statistics.median(r['seconds'] for r in sel):.2f}")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def sweep_plot(res, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in res["rows"] if r["model"] == "dcgan-mnist"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in dict.fromkeys(r["setting"] for r in rows):
+        sel = [r for r in rows if r["setting"] == name]
+        x = statistics.median(r["seconds"] for r in sel)
+        y = statistics.median(r["objective_over_j_star"] for r in sel)
+        ax.scatter([x], [y], s=30, c="tab:red" if name == "default" else "tab:blue")
+        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(1.03, color="gray", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per BerOpt call (median, dcgan-mnist layers 1-4)")
+    ax.set_ylabel("J / J* (median)")
+    ax.set_title("BerOpt settings: speed against distance to the 3,000-step optimum")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=("jstar", "criteria", "sweep"))
+    ap.add_argument("--out", default=OUT)
+    args = ap.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    if args.what == "jstar":
+        res = jstar()
+        _dump(res, os.path.join(args.out, "jstar.json"))
+        return
+    ref = json.load(open(os.path.join(args.out, "jstar.json")))
+    if args.what == "criteria":
+        _dump(criteria(ref), os.path.join(args.out, "criteria.json"))
+    else:
+        res = sweep(ref)
+        _dump(res, os.path.join(args.out, "sweep.json"))
+        with open(os.path.join(args.out, "sweep.md"), "w") as f:
+            f.write(sweep_report(res))
+        sweep_plot(res, os.path.join(args.out, "sweep.png"))
+
+
+def _dump(obj, path):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()

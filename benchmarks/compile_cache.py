@@ -1,0 +1,73 @@
+"""Compile overhead of ``gbas-jax sample`` with the persistent compilation cache.
+
+    python -m benchmarks.compile_cache [--runs 2] [--out FILE.json]
+
+Runs ``gbas-jax sample`` (the default model, layer and settings) ``--runs`` times,
+each in a fresh process, all with one new, empty cache folder.  In each process the
+E-GBAS stage is timed cold (the CLI's own ``egbas_s``) and then warm (the same call
+again in the same process); the compile overhead is cold minus warm.  The first
+run fills the cache; later runs should find every program there.  Also reports
+each process's wall time and the cache's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+CHILD = r"""
+import json, sys, time
+import jax
+from gbas_jax.cli import main
+rc = main(["sample", "--no-progress", "--out", sys.argv[1]])
+rec = json.load(open(sys.argv[1] + "/record.json"))
+import gbas_jax as gb
+gen = gb.load_pretrained("dcgan-mnist")
+z0 = gb.query_latents(gen.latent_dim, 0)
+k_run = jax.random.split(jax.random.key(0), 3)[0]
+t = time.perf_counter()
+jax.block_until_ready(gb.egbas(gen, z0, 2, gb.EGBASConfig(), key=k_run))
+print(json.dumps({"rc": rc, "cold_s": rec["timings"]["egbas_s"], "warm_s": time.perf_counter() - t}))
+"""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    cache = tempfile.mkdtemp(prefix="gbas-jax-cache-")
+    work = tempfile.mkdtemp(prefix="gbas-jax-cc-")
+    env = {**os.environ, "GBAS_JAX_CACHE_DIR": cache, "GBAS_JAX_COMPILE_CACHE": "1"}
+    runs = []
+    for i in range(args.runs):
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-c", CHILD, os.path.join(work, f"run{i}")], capture_output=True,
+                           text=True, env=env)
+        wall = time.perf_counter() - t
+        if r.returncode:
+            raise SystemExit(r.stderr[-2000:])
+        rec = json.loads(r.stdout.strip().splitlines()[-1])
+        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache) for f in fs)
+        rec.update(run=i + 1, process_wall_s=wall, overhead_s=rec["cold_s"] - rec["warm_s"], cache_bytes=size)
+        runs.append(rec)
+        print(json.dumps(rec), flush=True)
+    import jax
+    out = {"command": "python -m benchmarks.compile_cache", "device": jax.devices()[0].device_kind,
+           "jax": jax.__version__, "runs": runs,
+           "overhead_ratio_first_over_second": runs[0]["overhead_s"] / max(runs[1]["overhead_s"], 1e-9)
+           if len(runs) > 1 else None}
+    print(json.dumps({k: v for k, v in out.items() if k != "runs"}))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(out, f, indent=1)
+    return out
+
+
+if __name__ == "__main__":
+    main()

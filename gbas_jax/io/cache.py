@@ -1,0 +1,53 @@
+"""A persistent compilation cache, so that a second run does not compile again.
+
+JAX can keep every compiled XLA program in a folder, keyed by the program and the
+device; a later process that builds the same program loads it instead of compiling.
+The command line turns this on for every command (``--no-compile-cache`` or
+``GBAS_JAX_COMPILE_CACHE=0`` turn it off); the library leaves it to you:
+``gb.enable_compile_cache()``.
+
+The folder: ``$GBAS_JAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/gbas-jax/xla``, else
+``~/.cache/gbas-jax/xla``.  Entries are never shared between JAX versions or
+devices (both are in the key); deleting the folder is always safe.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import jax
+
+ENV_DIR = "GBAS_JAX_CACHE_DIR"
+ENV_SWITCH = "GBAS_JAX_COMPILE_CACHE"
+
+
+def default_cache_dir() -> str:
+    if os.environ.get(ENV_DIR):
+        return os.path.abspath(os.path.expanduser(os.environ[ENV_DIR]))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "gbas-jax", "xla")
+
+
+def cache_disabled_by_environment() -> bool:
+    return os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off")
+
+
+def enable_compile_cache(path: Optional[str] = None) -> str:
+    """Keep compiled programs in ``path`` (default :func:`default_cache_dir`) and
+    reuse them in later processes; returns the folder.  Every program is cached,
+    however quickly it compiled (JAX's default skips those under a second, which
+    on a CPU is most of ours)."""
+    path = os.path.abspath(os.path.expanduser(path or default_cache_dir()))
+    os.makedirs(path, exist_ok=True)
+    if not os.access(path, os.W_OK):
+        raise ValueError(f"{path}: the compilation cache folder is not writable")
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
+def disable_compile_cache() -> None:
+    """Stop using a persistent cache in this process."""
+    jax.config.update("jax_compilation_cache_dir", None)
