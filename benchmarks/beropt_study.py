@@ -138,16 +138,23 @@ SWEEP = {
 }
 
 
-def sweep(ref, pggan_queries=2):
-    """Every SWEEP entry on dcgan-mnist layers 1-4 (3 queries) and on the random 64x64
-    PGGAN of the benchmarks (zoo layout, max width 128, Dz 128; layers 2 and 4)."""
+#: The settings also run on the random PGGAN (its BerOpt calls cost ~100x dcgan-mnist's).
+PGGAN_SWEEP = ("default", "lr 0.1", "S 4", "temperature 0.3", "no decay", "old defaults, 300 steps")
+
+
+def sweep(ref, pggan_queries=2, pggan_layers=(2, 4), command="python -m benchmarks.beropt_study sweep"):
+    """Every SWEEP entry on dcgan-mnist layers 1-4 (3 queries), and the PGGAN_SWEEP
+    entries on the random 64x64 PGGAN of the benchmarks (zoo layout, max width 128,
+    Dz 128; ``pggan_layers``, ``pggan_queries`` queries)."""
     star = {(r["layer"], r["query"]): r["j_star"] for r in ref["rows"]}
     models = [("dcgan-mnist", gb.load_pretrained("dcgan-mnist"), (1, 2, 3, 4), 3),
               ("random PGGAN 64x64", gb.models.pggan(key=jax.random.key(0), latent_dim=128, resolution=64,
-                                                     max_width=128, layout="zoo"), (2, 4), pggan_queries)]
+                                                     max_width=128, layout="zoo"), tuple(pggan_layers), pggan_queries)]
     rows = []
     for model_name, gen, layers, nq in models:
         for name, change in SWEEP.items():
+            if model_name != "dcgan-mnist" and name not in PGGAN_SWEEP:
+                continue
             cfg = OLD if change == "old" else gb.EGBASConfig(**change)
             for layer in layers:
                 for q, z0 in enumerate(queries(gen.latent_dim, nq)):
@@ -161,7 +168,7 @@ def sweep(ref, pggan_queries=2):
                     rows.append(out)
                     print(model_name, name, layer, q, round(out["objective"], 5), out["steps"],
                           round(out["seconds"], 3), flush=True)
-    return {"command": "python -m benchmarks.beropt_study sweep", "environment": environment(),
+    return {"command": command, "environment": environment(),
             "settings": {k: v if v != "old" else _cfg(OLD) for k, v in SWEEP.items()}, "rows": rows}
 
 
@@ -217,6 +224,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=("jstar", "criteria", "sweep"))
     ap.add_argument("--out", default=OUT)
+    ap.add_argument("--pggan-queries", type=int, default=2, help="sweep: queries on the random PGGAN (default 2)")
+    ap.add_argument("--pggan-layers", type=int, nargs="+", default=[2, 4],
+                    help="sweep: layers of the random PGGAN (default 2 4)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     if args.what == "jstar":
@@ -227,7 +237,9 @@ def main(argv=None):
     if args.what == "criteria":
         _dump(criteria(ref), os.path.join(args.out, "criteria.json"))
     else:
-        res = sweep(ref)
+        command = "python -m benchmarks.beropt_study sweep" + (
+            f" --pggan-queries {args.pggan_queries} --pggan-layers {' '.join(map(str, args.pggan_layers))}")
+        res = sweep(ref, args.pggan_queries, args.pggan_layers, command)
         _dump(res, os.path.join(args.out, "sweep.json"))
         with open(os.path.join(args.out, "sweep.md"), "w") as f:
             f.write(sweep_report(res))

@@ -118,10 +118,31 @@ def _nn(samples, count, u, k):
     return jnp.argmin(jnp.where(valid, d, jnp.inf), axis=1)
 
 
-def jax_rrt(gen, z0, layer, V, cfg, repeats=3) -> dict:
-    """GB-RRT of gbas-jax on a fixed region, with compile time, bound and shares."""
+#: GB-RRT runs per implementation and point: the rates are medians over these seeds
+#: (the trees differ, and with them the candidates tested).
+SEEDS = (0, 1, 2)
+
+
+def _over_seeds(runs):
+    """Median rates over per-seed runs; sizes and times of the median-rate seed."""
+    runs = sorted(runs, key=lambda r: r["candidates_per_s"])
+    mid = dict(runs[len(runs) // 2])
+    mid["candidates_per_s"] = statistics.median(r["candidates_per_s"] for r in runs)
+    mid["accepted_per_s"] = statistics.median(r["accepted_per_s"] for r in runs)
+    mid["seeds"] = len(runs)
+    mid["candidates_per_s_by_seed"] = [r["candidates_per_s"] for r in runs]
+    return mid
+
+
+def jax_rrt(gen, z0, layer, V, cfg, repeats=3, seeds=SEEDS) -> dict:
+    """GB-RRT of gbas-jax on a fixed region, with compile time, bound and shares
+    (rates: medians over ``seeds``)."""
+    return _over_seeds([_jax_rrt(gen, z0, layer, V, cfg, seed, repeats) for seed in seeds])
+
+
+def _jax_rrt(gen, z0, layer, V, cfg, seed, repeats) -> dict:
     V = jnp.asarray(V, jnp.int8)
-    first, t, tree = _median_time(lambda r: gb.gb_rrt(gen, z0, layer, V, cfg, key=jax.random.key(0)), repeats)
+    first, t, tree = _median_time(lambda r: gb.gb_rrt(gen, z0, layer, V, cfg, key=jax.random.key(seed)), repeats)
     n, it = int(tree.num_samples), int(tree.iterations)
     cand = it * cfg.proposals
     sizes = kept.plan(gen, layer, V, cfg.region_path)
@@ -146,16 +167,21 @@ def _net(impl, gen, device):
     return net.to(device)
 
 
-def torch_rrt(impl: str, gen, z0, layer, V, cfg, device="cpu", net=None) -> dict:
-    import torch
-
+def torch_rrt(impl: str, gen, z0, layer, V, cfg, device="cpu", net=None, seeds=SEEDS) -> dict:
+    """A PyTorch reference's GB-RRT on the same region (rates: medians over ``seeds``)."""
     from . import batched_torch, reference_torch
     mod = reference_torch if impl == "reference_torch" else batched_torch
     net = _net(impl, gen, device) if net is None else net
     # warm-up (allocator, kernels) on a short run
     mod.run(gen, np.asarray(z0), layer, dataclasses.replace(cfg, capacity=min(cfg.capacity, 16)), 1, V=V,
             device=device, net=net)
-    out = mod.run(gen, np.asarray(z0), layer, cfg, 0, V=V, device=device, net=net)
+    return _over_seeds([_torch_rrt(mod, impl, gen, z0, layer, V, cfg, device, net, seed) for seed in seeds])
+
+
+def _torch_rrt(mod, impl, gen, z0, layer, V, cfg, device, net, seed) -> dict:
+    import torch
+
+    out = mod.run(gen, np.asarray(z0), layer, cfg, seed, V=V, device=device, net=net)
     t, acc, cand = out["rrt_s"], out["accepted"], out["candidates"]
     batch = 1 if impl == "reference_torch" else cfg.proposals
     with torch.inference_mode():

@@ -115,12 +115,14 @@ def _check_tree(gen, z0, V, cfg, out, per_iteration):
 
 @pytest.mark.parametrize("impl", sorted(IMPLS))
 def test_gb_rrt_guarantees(gen, z0, indicator, impl):
+    # Steps long enough (about the region's size here) that the region test rejects some.
+    cfg = CFG.replace(step_size=1.0)
     rejected = 0
     for seed in (0, 1):
-        out = IMPLS[impl].run(gen, z0, LAYER, CFG, seed, V=indicator)
+        out = IMPLS[impl].run(gen, z0, LAYER, cfg, seed, V=indicator)
         assert out["ber_s"] == 0.0 and out["rrt_s"] > 0 and out["theta"] is None
         assert out["num_kept"] == np.count_nonzero(indicator)
-        _check_tree(gen, z0, indicator, CFG, out, per_iteration=CFG.proposals if impl == "batched" else 1)
+        _check_tree(gen, z0, indicator, cfg, out, per_iteration=cfg.proposals if impl == "batched" else 1)
         rejected += out["num_rejected"]
     assert rejected > 0  # the region test did reject something: the boundaries were exercised
 

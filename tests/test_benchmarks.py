@@ -10,13 +10,18 @@ import pytest
 
 pytest.importorskip("torch", reason="torch is a test dependency: pip install -e '.[test]'")
 
+from benchmarks import __main__ as bench_main  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_quick_benchmarks_run_and_record(tmp_path):
     out = tmp_path / "bench"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    r = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-progress", "--out", str(out)],
+    # The targets only (the sweeps repeat the same jobs at other sizes); the sweep
+    # plots are drawn below from these records, relabelled as two sweep points.
+    r = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--skip-sweeps", "--no-progress",
+                        "--out", str(out)],
                        cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((out / "results.json").read_text())
@@ -34,5 +39,11 @@ def test_quick_benchmarks_run_and_record(tmp_path):
     assert targets and all("speedup_vs_reference_torch" in r for r in targets)
     report = (out / "report.md").read_text()
     assert "## Targets: GB-RRT" in report and "## Kept-boundary path" in report
-    assert res["plots"] and all((out / p).stat().st_size > 1000 for p in res["plots"])
+    assert res["machine"]["backend"] == "cpu"
+    sweep = []
+    for rec in recs:
+        if rec["kind"] == "rrt" and rec["group"] == "targets":
+            sweep.append({**rec, "group": "capacity", "capacity": rec["capacity"] * rec["layer"]})
+    files = bench_main.plots(sweep, str(out))
+    assert files == ["sweep_capacity.png"] and (out / files[0]).stat().st_size > 1000
     assert res["machine"]["backend"] == "cpu"

@@ -37,9 +37,10 @@ def hard_objective_numpy(gen, z0, layer, theta, lam, p=0.5):
 def test_objective_falls_and_output_is_faithful(small_gen, relaxation):
     z0 = z_query(0, small_gen.latent_dim)
     cfg = BASE.replace(relaxation=relaxation, ber_lambda=1e-2)
-    short = gb.ber_opt(small_gen, z0, 2, cfg.replace(ber_steps=10), key=jax.random.key(0), full_output=True)
     long = gb.ber_opt(small_gen, z0, 2, cfg, key=jax.random.key(0), full_output=True)
-    assert float(long.objective) < 0.8 * float(short.objective)
+    # At the start every unit is kept (theta = ber_init > p): J = lambda, zero error.
+    j_start, _ = hard_objective_numpy(small_gen, z0, 2, np.full(small_gen.layer_size(2), cfg.ber_init), cfg.ber_lambda)
+    assert float(long.objective) < 0.5 * j_start
     assert int(long.steps) == cfg.ber_steps
     # The reported J and kept error are those of the returned theta, recomputed apart.
     j, err = hard_objective_numpy(small_gen, z0, 2, long.theta, cfg.ber_lambda)
@@ -102,7 +103,8 @@ def test_straight_through_lambda_zero(small_gen):
     np.testing.assert_array_equal(theta[~active], np.float32(BASE.ber_init))
     assert np.mean(theta[active] > 0.5) > 0.85
     dropped = active & (theta <= 0.5)
-    assert np.mean(effects[dropped]) < 0.25 * np.mean(effects[active])
+    # (Summed, so that dropping nothing passes too.)
+    assert np.sum(effects[dropped]) <= 0.25 * np.mean(effects[active]) * dropped.sum()
 
 
 def test_relu_indicator_values_with_positive_lambda(small_gen):

@@ -48,7 +48,7 @@ def test_sample_writes_everything(tmp_path, capsys):
     assert np.load(out / "egbas_samples.npy").shape == (n, 100)
     assert rec["config"]["capacity"] == 48 and rec["layer"] == 1
     assert rec["config_sources"] == {"capacity": "command line", "proposals": "command line",
-                                     "ber_steps": "command line"}
+                                     "ber_steps": "command line", "ber_window": "command line"}
     assert rec["written_by"] == {"program": "gbas-jax", "job": "sample"}
     for method in ("E-GBAS", "eps-L2", "eps-Linf"):
         m = rec["metrics"][method]
@@ -143,7 +143,8 @@ def test_unusable_result_exits_3(tmp_path, capsys):
 
 def test_incomplete_tree_is_a_warning(tmp_path, capsys):
     out = tmp_path / "short"
-    assert main(["sample", "--out", str(out), "--layer", "2", "--max-iterations", "3", "--reject-capacity", "1",
+    assert main(["sample", "--out", str(out), "--layer", "2", "--max-iterations", "2", "--step-size", "2",
+                 "--reject-capacity", "1",
                  *FAST]) == 0
     err = capsys.readouterr().err.splitlines()
     codes = [p["code"] for p in json.loads((out / "record.json").read_text())["problems"]]

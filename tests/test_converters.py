@@ -255,7 +255,7 @@ def test_command_line_and_gbas_jax_convert(tmp_path):
     G = tm.DissectGenerator([8, 8, 8])
     torch.save(G.state_dict(), tmp_path / "g.pth")
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    r = subprocess.run([sys.executable, "-m", "converters", str(tmp_path / "g.pth"), str(tmp_path / "a")],
+    r = subprocess.run([sys.executable, "-m", "converters", str(tmp_path / "g.pth"), str(tmp_path / "a"), "--json"],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert '"layout": "pggan-dissect"' in r.stdout

@@ -33,7 +33,7 @@ def test_train_and_save_roundtrip(tmp_path, monkeypatch):
     disc = gb.load_discriminator(str(tmp_path / "m"))
     z = jax.random.normal(jax.random.key(0), (2, 4))
     assert gen.generate(z).shape == (2, 28, 28, 1) and disc(gen.generate(z)).shape == (2,)
-    with pytest.raises(ValueError, match="exists"):
+    with pytest.raises(ValueError, match="holds a gbas-jax model folder; pass overwrite=True"):
         train_and_save(TINY, str(tmp_path / "m"), progress=False)
 
 

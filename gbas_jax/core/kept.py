@@ -56,7 +56,7 @@ MARGIN_RTOL = 1e-5
 
 #: :func:`plan` takes the kept path at a conv layer when the full layer's
 #: multiply-adds exceed the grouped path's by more than this factor.
-KEPT_MIN_MAC_RATIO = 8
+KEPT_MIN_MAC_RATIO = 16
 
 PATHS = ("auto", "kept", "full")
 
