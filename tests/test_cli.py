@@ -153,7 +153,7 @@ def test_incomplete_tree_is_a_warning(tmp_path, capsys):
     assert sum("warning:" in line and "rejected" in line for line in err) == 1
 
 
-@pytest.mark.parametrize("model, step", [("dcgan-mnist-2d", 0.02), ("pggan-mnist", 0.25)])
+@pytest.mark.parametrize("model, step", [("dcgan-mnist-2d", 0.02), ("pggan-mnist", 1.0)])
 def test_shipped_models_run_with_their_recommended_settings(tmp_path, capsys, model, step):
     """The default layer, the model's recommendation (a full tree) and a flag above it."""
     out = tmp_path / model

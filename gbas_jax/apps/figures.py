@@ -82,6 +82,16 @@ def sample_figure(query_image, images: Dict[str, np.ndarray], layer: int, pictur
     plt.close(fig)
 
 
+def title_above(fig, axes, text: str) -> None:
+    """A figure title just above the top row of drawn axes: square images leave
+    their cells' spare height empty, so a ``suptitle`` at the figure's top edge would
+    float far above a tall grid."""
+    fig.canvas.draw()                          # applies the axes' aspect, fixing their positions
+    renderer, to_fig = fig.canvas.get_renderer(), fig.transFigure.inverted()
+    top = max(ax.get_tightbbox(renderer).transformed(to_fig).y1 for ax in axes.ravel() if ax.get_visible())
+    fig.text(0.5, top + 0.01, text, ha="center", va="bottom", fontsize=9)
+
+
 def figure7(keep, query_images, layers, path: str, n: int = 8) -> None:
     """The paper's Figure 7: for the first queries and each target layer, a row of
     epsilon-L2 samples and a row of E-GBAS samples, each after the query (red frame)."""
@@ -103,7 +113,7 @@ def figure7(keep, query_images, layers, path: str, n: int = 8) -> None:
                 show_image(axes[r, 1 + c], imgs[c])
             else:
                 axes[r, 1 + c].set_axis_off()
-    fig.suptitle("Figure 7: epsilon-L2 and E-GBAS samples of the same query, per target layer", fontsize=9)
+    title_above(fig, axes, "Figure 7: epsilon-L2 and E-GBAS samples of the same query, per target layer")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
@@ -127,7 +137,6 @@ def figure6(keep, query_images, layers, path: str) -> None:
             if r == 0:
                 axes[r, 1 + c].set_title(f"layer {layer}", fontsize=8)
         fig.colorbar(im, ax=axes[r, 1:].tolist(), fraction=0.05, pad=0.02)
-    fig.suptitle("Figure 6: per-pixel std of the E-GBAS samples by target layer (brighter = more variation)",
-                 fontsize=9)
+    title_above(fig, axes, "Figure 6: per-pixel std of the E-GBAS samples by target layer (brighter = more variation)")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
