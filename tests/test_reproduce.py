@@ -56,3 +56,18 @@ def test_figure4_records_its_radii(quick_run):
 def test_reproduce_bad_layer(tmp_path, capsys):
     assert main(["reproduce", "--quick", "--layers", "7", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
     assert "layer 7" in capsys.readouterr().err
+
+
+def test_verdicts_say_which_rest_on_incomplete_trees(quick_run):
+    """Every layer's verdict names its incomplete trees, and only then."""
+    out, res = quick_run
+    report = (out / "report.md").read_text()
+    verdicts = [line for line in report.splitlines() if line.startswith("- Layer ")]
+    assert len(verdicts) == len(res["layers"])
+    for layer, line in zip(res["layers"], verdicts):
+        rows = res["per_query"][str(layer)]
+        incomplete = sum(r["stop_reason"] != "capacity" for r in rows)
+        assert res["summary"][str(layer)]["incomplete_trees"] == incomplete
+        assert ("rest on incomplete data" in line) == (incomplete > 0), line
+        if incomplete:
+            assert f"{incomplete} of {len(rows)}" in line
