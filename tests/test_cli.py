@@ -244,8 +244,11 @@ def test_ctrl_c_during_compilation(tmp_path):
     stderr), i.e. while XLA compiles: exit 130 within a second or so, one line, no
     traceback, no temporary folder left."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+    # The child gets the default SIGINT disposition even when the suite runs in a
+    # background job (which starts with SIGINT ignored, and Python keeps that).
     p = subprocess.Popen([sys.executable, "-m", "gbas_jax.cli", "sample", "--out", str(tmp_path / "o")],
-                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = b""
     while b"E-GBAS" not in seen:
         chunk = p.stderr.read1(4096)
