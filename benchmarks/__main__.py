@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from .records import write_json, write_text
+
 
 def _machine(device):
     import jax
@@ -352,13 +354,10 @@ def main(argv=None):
     files = plots(records, args.out)
     text = report(records, machine, args, elapsed)
     settings = {k: v for k, v in vars(args).items() if k != "argv"}
-    tmp = os.path.join(args.out, ".results.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump({"machine": machine, "settings": settings, "argv": argv, "elapsed_s": elapsed,
-                   "records": records, "plots": files}, f, indent=1, default=float)
-    os.replace(tmp, os.path.join(args.out, "results.json"))
-    with open(os.path.join(args.out, "report.md"), "w") as f:
-        f.write(text)
+    write_json(os.path.join(args.out, "results.json"),
+               {"machine": machine, "settings": settings, "argv": argv, "elapsed_s": elapsed,
+                "records": records, "plots": files})
+    write_text(os.path.join(args.out, "report.md"), text)
     print(text)
     print(f"wrote {args.out}/results.json, report.md, {', '.join(files)}")
     return records

@@ -29,6 +29,8 @@ import numpy as np
 
 import gbas_jax as gb
 
+from .records import write_json, write_text
+
 OUT = os.path.join(os.path.dirname(__file__), "results", "beropt")
 KEY = jax.random.key(3)
 #: The old defaults: the plain algorithm as Algorithm 1 reads (and as the PyTorch references run it).
@@ -241,14 +243,12 @@ def main(argv=None):
             f" --pggan-queries {args.pggan_queries} --pggan-layers {' '.join(map(str, args.pggan_layers))}")
         res = sweep(ref, args.pggan_queries, args.pggan_layers, command)
         _dump(res, os.path.join(args.out, "sweep.json"))
-        with open(os.path.join(args.out, "sweep.md"), "w") as f:
-            f.write(sweep_report(res))
+        write_text(os.path.join(args.out, "sweep.md"), sweep_report(res))
         sweep_plot(res, os.path.join(args.out, "sweep.png"))
 
 
 def _dump(obj, path):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1)
+    write_json(path, obj)
     print("wrote", path)
 
 

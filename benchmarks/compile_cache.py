@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from .records import write_json
+
 CHILD = r"""
 import json, sys, time
 import jax
@@ -64,8 +66,7 @@ def main(argv=None):
            if len(runs) > 1 else None}
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(out, f, indent=1)
+        write_json(args.out, out)
     return out
 
 

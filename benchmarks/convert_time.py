@@ -15,6 +15,8 @@ import shutil
 import tempfile
 import time
 
+from .records import write_json
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,8 +71,7 @@ def main(argv=None):
     result = {"machine": platform.node(), "processor": platform.processor() or platform.machine(),
               "cpus": os.cpu_count(), "jax": jax.__version__, "torch": torch.__version__, "records": records}
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.out, result, indent=2)
     return result
 
 

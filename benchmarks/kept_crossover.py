@@ -27,6 +27,7 @@ import numpy as np
 from gbas_jax.core import kept
 
 from . import suite
+from .records import write_json, write_text
 
 OUT = os.path.join(os.path.dirname(__file__), "results", "cpu")
 FRACTIONS = (0.002, 0.01, 0.03, 0.1, 0.2)
@@ -84,9 +85,9 @@ def main(argv=None):
         rows = measure()
     x = crossover(rows)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "kept_crossover.json"), "w") as f:
-        json.dump({"command": command, "device": jax.devices()[0].device_kind,
-                   "jax": jax.__version__, "rows": rows, "crossover_mac_ratio": x}, f, indent=1)
+    write_json(os.path.join(args.out, "kept_crossover.json"),
+               {"command": command, "device": jax.devices()[0].device_kind, "jax": jax.__version__, "rows": rows,
+                "crossover_mac_ratio": x})
     lines = ["# Kept path against the full layer", "",
              f"`{command}` on {jax.devices()[0].device_kind} (jax {jax.__version__}): "
              "one membership test of 32 candidates, microseconds per candidate, prefix included.", "",
@@ -98,8 +99,7 @@ def main(argv=None):
                      f"{r['speedup']:.2f} |")
     lines += ["", f"Crossover: the kept path won at every point with a MAC ratio >= {x:.1f}." if x else
               "No MAC ratio above which the kept path always won."]
-    with open(os.path.join(args.out, "kept_crossover.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_text(os.path.join(args.out, "kept_crossover.md"), "\n".join(lines) + "\n")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
+
+from .records import write_json
 
 
 def _save(rec, path):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(rec, f, indent=1, default=float)
-    os.replace(tmp, path)
+    write_json(path, rec)
 
 
 def _jaccard(a, b):

@@ -31,6 +31,8 @@ import numpy as np
 import gbas_jax as gb
 from gbas_jax.io.checkpoint import read_architecture
 
+from .records import write_json, write_text
+
 OUT = os.path.join(os.path.dirname(__file__), "results", "recommend")
 
 GRIDS = {
@@ -136,12 +138,10 @@ def main(argv=None):
     best = choose(results)
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, os.path.basename(os.path.normpath(args.model)) + f"-{args.grid}")
-    with open(stem + ".json", "w") as f:
-        json.dump({"model": args.model, "layers": args.layers, "seeds": args.seeds, "grid": GRIDS[args.grid],
-                   "device": jax.devices()[0].device_kind, "results": results,
-                   "chosen": best["setting"] if best else None}, f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write(report(args.model, argv if argv is not None else sys.argv[1:], results, best))
+    write_json(stem + ".json", {"model": args.model, "layers": args.layers, "seeds": args.seeds,
+                                "grid": GRIDS[args.grid], "device": jax.devices()[0].device_kind,
+                                "results": results, "chosen": best["setting"] if best else None})
+    write_text(stem + ".md", report(args.model, argv if argv is not None else sys.argv[1:], results, best))
     print("wrote", stem + ".json", "and .md")
 
 

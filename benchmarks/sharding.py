@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 
+from .records import write_json
+
 CHILD = """
 import json, statistics, sys, time
 import jax, numpy as np
@@ -58,8 +60,7 @@ def main(argv=None):
            "speedup": rows[1]["queries_per_s"] / rows[0]["queries_per_s"]}
     print(json.dumps(rec, indent=1))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(rec, f, indent=1)
+        write_json(args.out, rec)
 
 
 if __name__ == "__main__":
