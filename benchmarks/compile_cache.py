@@ -2,8 +2,9 @@
 
     python -m benchmarks.compile_cache [--runs 2] [--out FILE.json]
 
-Runs ``gbas-jax sample`` (the default model, layer and settings) ``--runs`` times,
-each in a fresh process, all with one new, empty cache folder.  In each process the
+Runs ``gbas-jax sample`` (the default model, layer and settings) once with
+``--no-compile-cache`` (the reference), then ``--runs`` times, each in a fresh
+process, all with one new, empty cache folder.  In each process the
 E-GBAS stage is timed cold (the CLI's own ``egbas_s``) and then warm (the same call
 again in the same process); the compile overhead is cold minus warm.  The first
 run fills the cache; later runs should find every program there.  Also reports
@@ -26,7 +27,7 @@ CHILD = r"""
 import json, sys, time
 import jax
 from gbas_jax.cli import main
-rc = main(["sample", "--no-progress", "--out", sys.argv[1]])
+rc = main(["sample", "--no-progress", "--out", sys.argv[1]] + sys.argv[2:])
 rec = json.load(open(sys.argv[1] + "/record.json"))
 import gbas_jax as gb
 gen = gb.load_pretrained("dcgan-mnist")
@@ -47,23 +48,27 @@ def main(argv=None):
     work = tempfile.mkdtemp(prefix="gbas-jax-cc-")
     env = {**os.environ, "GBAS_JAX_CACHE_DIR": cache, "GBAS_JAX_COMPILE_CACHE": "1"}
     runs = []
-    for i in range(args.runs):
+    for i in range(-1, args.runs):
+        extra = ["--no-compile-cache"] if i < 0 else []
         t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-c", CHILD, os.path.join(work, f"run{i}")], capture_output=True,
-                           text=True, env=env)
+        r = subprocess.run([sys.executable, "-c", CHILD, os.path.join(work, f"run{i + 1}"), *extra],
+                           capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t
         if r.returncode:
             raise SystemExit(r.stderr[-2000:])
         rec = json.loads(r.stdout.strip().splitlines()[-1])
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache) for f in fs)
-        rec.update(run=i + 1, process_wall_s=wall, overhead_s=rec["cold_s"] - rec["warm_s"], cache_bytes=size)
+        rec.update(run=i + 1, cache=i >= 0, process_wall_s=wall, overhead_s=rec["cold_s"] - rec["warm_s"], cache_bytes=size)
         runs.append(rec)
         print(json.dumps(rec), flush=True)
     import jax
+    ref, cached = runs[0], runs[1:]
     out = {"command": "python -m benchmarks.compile_cache", "device": jax.devices()[0].device_kind,
            "jax": jax.__version__, "runs": runs,
-           "overhead_ratio_first_over_second": runs[0]["overhead_s"] / max(runs[1]["overhead_s"], 1e-9)
-           if len(runs) > 1 else None}
+           "overhead_ratio_no_cache_over_second": ref["overhead_s"] / max(cached[1]["overhead_s"], 1e-9)
+           if len(cached) > 1 else None,
+           "overhead_ratio_first_over_second": cached[0]["overhead_s"] / max(cached[1]["overhead_s"], 1e-9)
+           if len(cached) > 1 else None}
     print(json.dumps({k: v for k, v in out.items() if k != "runs"}))
     if args.out:
         write_json(args.out, out)

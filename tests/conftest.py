@@ -1,4 +1,13 @@
+import atexit
 import os
+import shutil
+import tempfile
+
+# Commands run in-process turn on the compilation cache: keep it out of the user's
+# home (subprocesses inherit this too).
+if "GBAS_JAX_CACHE_DIR" not in os.environ:
+    os.environ["GBAS_JAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="gbas-jax-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["GBAS_JAX_CACHE_DIR"], True)
 
 import jax
 import numpy as np
@@ -14,6 +23,15 @@ import gbas_jax as gb
 
 # Small architectures keep compile and run times low on 2 CPU cores.
 SMALL = dict(latent_dim=8, image_size=28, channels=1, widths=(16, 8, 8, 8))
+
+
+@pytest.fixture(autouse=True)
+def _no_stage_store_left_behind():
+    # An in-process command installs the stage store for the process; later tests
+    # should see the library's default (none).
+    yield
+    from gbas_jax.core import stages
+    stages.set_stage_store(None)
 
 
 @pytest.fixture(scope="session")

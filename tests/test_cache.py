@@ -32,6 +32,7 @@ def test_second_run_reuses_the_cache_and_off_means_off(tmp_path):
     assert len(first) >= 3                         # the stages and the small programs around them
     run(tmp_path, "b", {cache.ENV_DIR: str(folder)})
     assert entries(folder) == first                # nothing compiled anew: every program came from the cache
+    assert len(list((folder / "stages").glob("*.jaxexport"))) == 2   # and both traced E-GBAS stages
     # Off by flag (the environment switch is read by the same test in the command
     # line, and its parsing is checked below).
     off = tmp_path / "off"

@@ -21,7 +21,7 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from . import kept, tracing, validation
+from . import kept, stages, tracing, validation
 from .beropt import optimise
 from .config import EGBASConfig, check_config
 from .region import compute_indicator
@@ -40,6 +40,10 @@ class Stage1(NamedTuple):
     converged: jax.Array
     kept_error: jax.Array
     objective: jax.Array
+
+
+stages.register_result(Stage1, "gbas_jax.Stage1")
+stages.register_result(RRTResult, "gbas_jax.RRTResult")
 
 
 def stage1_one(gen, z0, layer: int, cfg: EGBASConfig, key) -> Stage1:
@@ -88,16 +92,32 @@ def _first(tree):
     return jax.tree_util.tree_map(lambda x: x[0], tree)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg"))
-def _stage1(gen, z0, layer, cfg, key):
+def _stage1_body(gen, z0, layer, cfg, key):
     tracing.traced("egbas.stage1")
     return _first(map_stage1(gen, z0[None], layer, cfg, key[None], 1))
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg", "kept_sizes"))
-def _stage2(gen, z0, layer, V, cfg, key, kept_sizes=None):
+def _stage2_body(gen, z0, layer, V, cfg, key, kept_sizes=None):
     tracing.traced("egbas.stage2")
     return _first(map_stage2(gen, z0[None], layer, V[None], cfg, key[None], 1, kept_sizes))
+
+
+_stage1 = jax.jit(_stage1_body, static_argnames=("layer", "cfg"))
+_stage2 = jax.jit(_stage2_body, static_argnames=("layer", "cfg", "kept_sizes"))
+
+
+def run_stage1(gen, z0, layer, cfg, key) -> Stage1:
+    """The jitted stage 1, from the stage store (:mod:`gbas_jax.core.stages`) when one is installed."""
+    out = stages.call_stage("egbas.stage1", lambda g, z, k: _stage1_body(g, z, layer, cfg, k),
+                            gen, (layer, cfg), (z0,), (key,))
+    return _stage1(gen, z0, layer, cfg, key) if out is None else out
+
+
+def run_stage2(gen, z0, layer, V, cfg, key, kept_sizes) -> RRTResult:
+    """The jitted stage 2, from the stage store when one is installed."""
+    out = stages.call_stage("egbas.stage2", lambda g, z, v, k: _stage2_body(g, z, layer, v, cfg, k, kept_sizes),
+                            gen, (layer, cfg, kept_sizes), (z0, V), (key,))
+    return _stage2(gen, z0, layer, V, cfg, key, kept_sizes=kept_sizes) if out is None else out
 
 
 def check_inputs(gen, z, layer, cfg, batched: bool):
@@ -125,8 +145,8 @@ def egbas(gen, z0, layer: int, cfg: EGBASConfig, *, key) -> EGBASResult:
     layer, cfg = check_inputs(gen, z0, layer, cfg, batched=False)
     z0 = jnp.asarray(z0, jnp.float32)
     k_ber, k_rrt = jax.random.split(key)
-    s1 = _stage1(gen, z0, layer, cfg, k_ber)
+    s1 = run_stage1(gen, z0, layer, cfg, k_ber)
     # The one host synchronisation: size the kept-unit buffers.
     sizes = kept.plan(gen, layer, s1.indicator, cfg.region_path)
-    tree = _stage2(gen, z0, layer, s1.indicator, cfg, k_rrt, kept_sizes=sizes)
+    tree = run_stage2(gen, z0, layer, s1.indicator, cfg, k_rrt, sizes)
     return assemble(z0, s1, tree)

@@ -96,6 +96,13 @@ class LayeredModel:
     def linear_map(self, params, layer: int) -> Optional[LinearMap]:
         return None
 
+    def cache_identity(self) -> Optional[str]:
+        """A string that fixes this architecture's code and settings across
+        processes, or ``None`` (default) when there is none; traced stages are
+        stored between processes (:mod:`gbas_jax.core.stages`) only for models that
+        give one."""
+        return None
+
 
 @dataclasses.dataclass(frozen=True)
 class FunctionalModel(LayeredModel):

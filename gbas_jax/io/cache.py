@@ -7,8 +7,10 @@ The command line turns this on for every command (``--no-compile-cache`` or
 ``gb.enable_compile_cache()``.
 
 The folder: ``$GBAS_JAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/gbas-jax/xla``, else
-``~/.cache/gbas-jax/xla``.  Entries are never shared between JAX versions or
-devices (both are in the key); deleting the folder is always safe.
+``~/.cache/gbas-jax/xla``.  Beside XLA's programs, its ``stages/`` subfolder keeps
+E-GBAS's traced stages (:mod:`gbas_jax.core.stages`), so that a second process
+skips tracing them too.  Entries are never shared between JAX versions or
+devices (both are in the keys); deleting the folder is always safe.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import os
 from typing import Optional
 
 import jax
+
+from ..core import stages
+from .atomic import atomic_file
 
 ENV_DIR = "GBAS_JAX_CACHE_DIR"
 ENV_SWITCH = "GBAS_JAX_COMPILE_CACHE"
@@ -45,9 +50,39 @@ def enable_compile_cache(path: Optional[str] = None) -> str:
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    stages.set_stage_store(FolderStageStore(os.path.join(path, "stages")))
+    stages.prepare()
     return path
 
 
 def disable_compile_cache() -> None:
     """Stop using a persistent cache in this process."""
     jax.config.update("jax_compilation_cache_dir", None)
+    stages.set_stage_store(None)
+
+
+class FolderStageStore:
+    """Traced stages as ``<folder>/<key>.jaxexport`` files, written atomically.
+    Unreadable files count as absent; a failed write only costs the next process
+    a trace."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.folder, key + ".jaxexport")
+
+    def get(self, key: str) -> Optional[bytes]:
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            with atomic_file(self._path(key)) as tmp:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+        except OSError:
+            pass

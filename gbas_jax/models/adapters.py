@@ -42,6 +42,17 @@ class FlaxModel(LayeredModel):
             return None
         return self.module.apply(params, layer, method="linear_map")
 
+    def cache_identity(self):
+        # Only gbas-jax's own modules: their code is covered by the stage key's
+        # source hash, and their dataclass fields (ints, tuples, strings) are all
+        # the settings they have.  A user's module could change code under one name.
+        cls = type(self.module)
+        if not cls.__module__.startswith("gbas_jax."):
+            return None
+        fields = {f.name: getattr(self.module, f.name) for f in dataclasses.fields(self.module)
+                  if f.name not in ("parent", "name")}
+        return f"{cls.__module__}.{cls.__qualname__}{sorted(fields.items())!r}"
+
 
 @dataclasses.dataclass(frozen=True)
 class FlaxDiscriminatorModel(DiscriminatorModel):
