@@ -40,3 +40,36 @@ def test_both_stride_and_dilation_is_refused():
     k = jnp.ones((3, 3, 1, 1))
     with pytest.raises(NotImplementedError):
         jax.grad(lambda x: jnp.sum(conv2d(x, k, (2, 2), ((1, 1), (1, 1)), (2, 2))))(x)
+
+
+# (input size, kernel, stride, padding): DCGAN's 4/2/1 at its sizes, other exact
+# multiples, and shapes the sub-pixel form does not take (kernel not a multiple of
+# the stride, output not stride x input) which keep the dilated form.
+TRANSPOSE_CASES = [(7, 4, 2, 1), (4, 4, 2, 1), (1, 4, 2, 1), (6, 2, 2, 0), (3, 8, 4, 2), (5, 6, 3, 0), (5, 3, 2, 1)]
+
+
+@pytest.mark.parametrize("case", TRANSPOSE_CASES)
+def test_conv_transpose_matches_pytorch_and_the_dilated_form(case):
+    torch = pytest.importorskip("torch")
+    from gbas_jax.models.ops import _dilated_transpose, conv_transpose, subpixel_applies
+
+    n, size, s, p = case
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, n, n, 3)).astype(np.float32)
+    k = rng.standard_normal((size, size, 3, 4)).astype(np.float32)
+    m = torch.nn.ConvTranspose2d(3, 4, size, s, p, bias=False)
+    m.weight.data = torch.tensor(k[::-1, ::-1].transpose(2, 3, 0, 1).copy())   # the layers' kernel mapping
+    with torch.no_grad():
+        want = m(torch.tensor(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    with jax.default_matmul_precision("highest"):
+        got, vjp = jax.vjp(lambda x, k: conv_transpose(x, k, s, p), x, k)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        _, vjp0 = jax.vjp(lambda x, k: _dilated_transpose(x, k, s, p), x, k)
+        dy = jnp.asarray(rng.standard_normal(got.shape), jnp.float32)
+        for g1, g0 in zip(vjp(dy), vjp0(dy)):
+            np.testing.assert_allclose(g1, g0, rtol=1e-5, atol=1e-4)
+    assert subpixel_applies(size, n, s, p) == (case[:3] not in ((5, 6, 3), (5, 3, 2)))
+    if subpixel_applies(size, n, s, p) and jax.default_backend() == "cpu":
+        # the sub-pixel branch is the one compiled: no input-dilated convolution left
+        compiled = jax.jit(lambda x, k: conv_transpose(x, k, s, p)).lower(x, k).compile().as_text()
+        assert "lhs_dilate" not in compiled

@@ -225,7 +225,9 @@ def shape_signature(params) -> Tuple[Any, Tuple]:
     """A hashable key of a parameter pytree's structure, shapes and dtypes, for
     caches of abstract traces (which cost milliseconds and run on every call)."""
     leaves, treedef = jax.tree_util.tree_flatten(params)
-    return treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves)
+    # dtype objects, not their names: ``str(dtype)`` costs ~15 us a leaf in NumPy,
+    # and this runs a few times in every call of ``egbas`` / ``gb_rrt``.
+    return treedef, tuple((x.shape, x.dtype) for x in leaves)
 
 
 def abstract_params(signature):

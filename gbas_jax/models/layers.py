@@ -11,7 +11,7 @@ from typing import Callable
 
 import flax.linen as nn
 
-from .ops import conv2d
+from .ops import conv2d, conv_transpose
 
 
 class Conv(nn.Module):
@@ -38,9 +38,11 @@ class Conv(nn.Module):
 class ConvTranspose(nn.Module):
     """PyTorch ``ConvTranspose2d(kernel_size, stride, padding)`` semantics.
 
-    Computed as a convolution of the input dilated by ``stride`` and padded by
-    ``kernel_size - 1 - padding``, with the kernel used unflipped; a PyTorch weight
+    The kernel is stored for a convolution of the input dilated by ``stride`` and
+    padded by ``kernel_size - 1 - padding``, used unflipped; a PyTorch weight
     ``W[in, out, kh, kw]`` is ``kernel = W.transpose(2, 3, 0, 1)[::-1, ::-1]``.
+    :func:`gbas_jax.models.ops.conv_transpose` computes it (on a CPU, as a
+    sub-pixel convolution).
     """
 
     features: int
@@ -53,8 +55,7 @@ class ConvTranspose(nn.Module):
     def __call__(self, x):
         k = self.param("kernel", nn.initializers.lecun_normal(),
                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
-        q = self.kernel_size - 1 - self.padding
-        y = conv2d(x, k, (1, 1), ((q, q), (q, q)), (self.stride, self.stride))
+        y = conv_transpose(x, k, self.stride, self.padding)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,))
         return y
