@@ -64,15 +64,16 @@ def stage_store() -> Optional[StageStore]:
 
 
 def prepare() -> None:
-    """Do now what the first call of a deserialised stage would do: on a CPU, JAX
-    loads its LAPACK handlers (it imports SciPy, ~0.4 s), whether or not the stage
-    uses them.  Called when a store is installed, at start-up."""
-    if jax.default_backend() == "cpu":
-        try:
-            from jax._src.lax import linalg   # private; a missing name only costs the delay
-            linalg.initialize_lapack()
-        except Exception:
-            pass
+    """Do now what the first call of a deserialised stage would do: JAX loads its
+    CPU LAPACK handlers (it imports SciPy, ~0.4 s), whether or not the stage uses
+    them.  Called when a store is installed, at start-up.  It must not start a JAX
+    backend (``jax.distributed.initialize`` may still have to run), so it does not
+    ask which platform is in use."""
+    try:
+        from jax._src.lax import linalg   # private; a missing name only costs the delay
+        linalg.initialize_lapack()
+    except Exception:
+        pass
 
 
 def register_result(cls, name: str) -> None:
