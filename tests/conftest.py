@@ -1,13 +1,12 @@
-import atexit
 import os
-import shutil
 import tempfile
 
 # Commands run in-process turn on the compilation cache: keep it out of the user's
-# home (subprocesses inherit this too).
-if "GBAS_JAX_CACHE_DIR" not in os.environ:
-    os.environ["GBAS_JAX_CACHE_DIR"] = tempfile.mkdtemp(prefix="gbas-jax-test-cache-")
-    atexit.register(shutil.rmtree, os.environ["GBAS_JAX_CACHE_DIR"], True)
+# home (subprocesses inherit this too).  One folder per user in the temporary
+# directory, kept between runs as a user's own cache would be (entries are keyed by
+# content, so a stale one is never used); a cold folder more than doubles the
+# command-line tests' time.  The tests of the cache itself use empty folders.
+os.environ.setdefault("GBAS_JAX_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"gbas-jax-test-cache-{os.getuid()}"))
 
 import jax
 import numpy as np
