@@ -34,6 +34,8 @@ from typing import Callable, Dict, Optional, Protocol
 import jax
 from jax import export
 
+from .model import shape_signature
+
 
 class StageStore(Protocol):
     """Bytes by key (a hex string); ``get`` returns ``None`` when absent."""
@@ -111,21 +113,24 @@ def _environment() -> tuple:
             jax.default_backend(), dev.device_kind, source_hash())
 
 
-def _abstract(x) -> list:
-    return [x.shape, str(x.dtype)]
-
-
 def stage_key(name: str, gen, static: tuple, args: tuple) -> Optional[str]:
     """The key of stage ``name`` for generator ``gen``, static arguments ``static``
-    (``repr`` must determine them) and array arguments ``args``; ``None`` when the
-    model has no stable identity."""
-    identity = getattr(gen.model, "cache_identity", lambda: None)()
+    (hashable; ``repr`` must determine them) and array arguments ``args``; ``None``
+    when the model has no stable identity.  Memoised on hashable signatures, so a
+    repeated call costs a dictionary lookup, not a digest."""
+    config = tuple(str(getattr(jax.config, k, None)) for k in _CONFIG)
+    return _digest(name, gen.model, shape_signature(gen.params), static,
+                   tuple((a.shape, a.dtype) for a in args), config)
+
+
+@functools.lru_cache(maxsize=256)
+def _digest(name, model, signature, static, arg_signature, config) -> Optional[str]:
+    identity = getattr(model, "cache_identity", lambda: None)()
     if identity is None:
         return None
-    leaves, treedef = jax.tree_util.tree_flatten(gen.params)
-    config = tuple((k, str(getattr(jax.config, k, None))) for k in _CONFIG)
-    parts = [name, identity, str(treedef), [_abstract(x) for x in leaves], repr(static),
-             [_abstract(a) for a in args], _environment(), config]
+    treedef, shapes = signature
+    parts = [name, identity, str(treedef), repr(shapes), repr(static), repr(arg_signature),
+             _environment(), list(zip(_CONFIG, config))]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
@@ -139,19 +144,18 @@ def call_stage(name: str, body: Callable, gen, static: tuple, args: tuple, keys:
     """
     if _STORE is None:
         return None
+    impls = tuple(jax.random.key_impl(k) for k in keys)
     key_data = tuple(jax.random.key_data(k) for k in keys)
-    impls = tuple(str(jax.random.key_impl(k)) for k in keys)
-    key = stage_key(name, gen, static + (impls,), args + key_data)
+    key = stage_key(name, gen, static + (tuple(map(str, impls)),), args + key_data)
     if key is None:
         return None
     fn = _LOADED.get(key)
     if fn is None:
-        fn = _load_or_export(key, body, gen, args, keys, key_data)
-        _LOADED[key] = fn
+        fn = _LOADED[key] = _load_or_export(key, body, gen, len(args), impls, args + key_data)
     return fn(jax.tree_util.tree_leaves(gen), *args, *key_data)
 
 
-def _load_or_export(key, body, gen, args, keys, key_data) -> Callable:
+def _load_or_export(key, body, gen, n_args: int, impls: tuple, flat_args: tuple) -> Callable:
     exported = None
     data = _STORE.get(key)
     if data is not None:
@@ -161,15 +165,12 @@ def _load_or_export(key, body, gen, args, keys, key_data) -> Callable:
             exported = None
     if exported is None:
         treedef = jax.tree_util.tree_structure(gen)
-        impls = tuple(jax.random.key_impl(k) for k in keys)
-        n_args = len(args)
 
         def flat(leaves, *rest):
             g = jax.tree_util.tree_unflatten(treedef, leaves)
             ks = tuple(jax.random.wrap_key_data(d, impl=i) for d, i in zip(rest[n_args:], impls))
             return body(g, *rest[:n_args], *ks)
 
-        exported = export.export(jax.jit(flat))(jax.tree_util.tree_leaves(gen), *args, *key_data)
+        exported = export.export(jax.jit(flat))(jax.tree_util.tree_leaves(gen), *flat_args)
         _STORE.put(key, bytes(exported.serialize()))
     return jax.jit(exported.call)
-

@@ -81,7 +81,7 @@ def _dilated_transpose(x, k, stride: int, padding: int):
     return conv2d(x, k, (1, 1), ((q, q), (q, q)), (stride, stride))
 
 
-def _phases(size: int, n_in: int, stride: int, padding: int):
+def _phases(size: int, stride: int, padding: int):
     """Per output phase ``r``: first tap ``a0[r]`` and input offset ``d[r]`` of
     ``y[s m + r] = sum_t x[m + d[r] + t] k[a0[r] + s t]``, ``t < size / s``."""
     q = size - 1 - padding
@@ -90,16 +90,17 @@ def _phases(size: int, n_in: int, stride: int, padding: int):
     return a0, d
 
 
-def subpixel_applies(size: int, n_in: int, stride: int, padding: int) -> bool:
-    n_out = (n_in - 1) * stride - 2 * padding + size
-    return stride > 1 and size % stride == 0 and n_out == n_in * stride
+def subpixel_applies(size: int, stride: int, padding: int) -> bool:
+    """Whether the output is exactly ``stride`` times the input, ``(n - 1) s - 2p +
+    K = n s`` (for every ``n``: ``K = s + 2p``), and ``K`` a multiple of ``s``."""
+    return stride > 1 and size % stride == 0 and size == stride + 2 * padding
 
 
 def _subpixel_transpose(x, k, stride: int, padding: int):
     b, n_h, n_w, c_in = x.shape
     size, c_out, s = k.shape[0], k.shape[3], stride
     taps = size // s
-    a0, d = _phases(size, n_h, s, padding)
+    a0, d = _phases(size, s, padding)
     lo = -min(d)
     hi = max(d) + taps - 1                           # the last window, past the input's end
     # One (taps x taps) kernel per phase pair (ry, rx), stacked on the output channels.
@@ -130,14 +131,12 @@ def conv_transpose(x, k, stride: int, padding: int):
     so all :math:`s^2` phases are one stride-1 ``(K/s) x (K/s)`` convolution with
     :math:`s^2 C_{out}` outputs, then interleaved.  XLA:CPU computes the dilated
     form with the zeros of the dilated input inside its patches (``s^2`` times the
-    multiply-adds) and on one core; this form was 1.0-2.2x faster for the DCGAN
+    multiply-adds) and on one core; this form was 1.0-2.6x faster for the DCGAN
     shapes at 32 images (``docs/performance.md``).  Other devices keep the dilated
     form, which their libraries treat as a transposed convolution.  Same values
     up to float32 rounding.
     """
-    n_in = x.shape[1]
-    size = k.shape[0]
-    if not (subpixel_applies(size, n_in, stride, padding) and x.shape[1] == x.shape[2]):
+    if not subpixel_applies(k.shape[0], stride, padding):
         return _dilated_transpose(x, k, stride, padding)
     return lax.platform_dependent(
         x, k, cpu=lambda x, k: _subpixel_transpose(x, k, stride, padding),
