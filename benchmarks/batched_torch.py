@@ -5,9 +5,10 @@ careful PyTorch user would: eager PyTorch, a Python loop per iteration, but ever
 iteration batched, buffers preallocated, ``torch.inference_mode`` for GB-RRT, and
 only the host synchronisation the loop needs (one small transfer per iteration to
 decide acceptance and buffer positions).  Runs on
-:class:`torch_mirror.dcgan.TorchDCGAN`, by default with the eval-mode BatchNorm
-folded into the linear maps (``fold_bn=True``: same function up to float rounding,
-fewer passes over memory) and activations stored physically NHWC
+:class:`torch_mirror.dcgan.TorchDCGAN` or :class:`torch_mirror.pggan.TorchPGGAN`,
+by default with the eval-mode BatchNorm (a PGGAN's equalised-learning-rate
+constants) folded into the linear maps (``fold_bn=True``: same function up to
+float rounding, fewer passes over memory) and activations stored physically NHWC
 (``channels_last=True``: oneDNN's transposed convolution is ~10% faster there on
 CPU, and the pre-activations are then already in the JAX unit order).  Measured and
 *not* used, on a 2-core CPU with ``dcgan-mnist`` at layer 2: ``torch.compile`` of
@@ -57,13 +58,14 @@ import numpy as np
 import torch
 
 from .reference_torch import SPACING_RTOL, _compare_region_test, _logit, _run, hard_objective
-from torch_mirror.dcgan import TorchDCGAN
+import torch_mirror
+from torch_mirror.base import MirrorBase
 
 
 # ---------------------------------------------------------------------------
 # BerOpt, S masks in one forward
 # ---------------------------------------------------------------------------
-def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
+def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
             target: float | None = None, check_every: int = 0) -> dict:
     """Algorithm 1 with the ``S`` masks of a step batched.
 
@@ -129,7 +131,7 @@ class Region:
     order is a free view and ``V`` is used as it is; otherwise ``V`` (JAX order) is
     permuted once into the NCHW order of the layer."""
 
-    def __init__(self, net: TorchDCGAN, layer: int, V, device="cpu"):
+    def __init__(self, net: MirrorBase, layer: int, V, device="cpu"):
         self.net, self.layer = net, layer
         v = np.asarray(V).astype(np.float32).reshape(-1)
         self.nhwc = bool(getattr(net, "channels_last", False))
@@ -154,7 +156,7 @@ class Region:
         return self.slack(z) >= 0
 
 
-def in_region(net: TorchDCGAN, z: torch.Tensor, layer: int, V) -> torch.Tensor:
+def in_region(net: MirrorBase, z: torch.Tensor, layer: int, V) -> torch.Tensor:
     """``(B, Dz) -> (B,)`` bool (``V`` int8 in the JAX order)."""
     with torch.inference_mode():
         return Region(net, layer, V, device=z.device).contains(z)
@@ -174,7 +176,7 @@ def _greedy(ok_idx: np.ndarray, close: np.ndarray) -> list:
     return acc
 
 
-def gb_rrt(net: TorchDCGAN, z0: torch.Tensor, layer: int, V, cfg, generator: torch.Generator,
+def gb_rrt(net: MirrorBase, z0: torch.Tensor, layer: int, V, cfg, generator: torch.Generator,
            max_iterations: int | None = None) -> dict:
     """Vectorised GB-RRT (``K = cfg.proposals`` candidates per iteration).
 
@@ -285,7 +287,7 @@ def gb_rrt(net: TorchDCGAN, z0: torch.Tensor, layer: int, V, cfg, generator: tor
 # Entry point
 # ---------------------------------------------------------------------------
 def run(gen_jax, z0, layer: int, cfg, seed: int, V=None, max_iterations: int | None = None,
-        device="cpu", net: TorchDCGAN | None = None, fold_bn: bool = True, channels_last: bool = True,
+        device="cpu", net: MirrorBase | None = None, fold_bn: bool = True, channels_last: bool = True,
         num_threads: int | None = None) -> dict:
     """Vectorised E-GBAS in PyTorch: BerOpt (S masks batched), indicator, GB-RRT.
 
@@ -297,12 +299,12 @@ def run(gen_jax, z0, layer: int, cfg, seed: int, V=None, max_iterations: int | N
     """
     t0 = time.perf_counter()
     if net is None:
-        net = TorchDCGAN.from_jax(gen_jax, fold_bn=fold_bn, channels_last=channels_last).to(device)
+        net = torch_mirror.from_jax(gen_jax, fold=fold_bn, channels_last=channels_last).to(device)
     return _run("batched_torch", ber_opt, gb_rrt, net, time.perf_counter() - t0, z0, layer, cfg, seed,
                 V, max_iterations, device, num_threads)
 
 
-def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: TorchDCGAN | None = None,
+def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: MirrorBase | None = None,
                            fold_bn: bool = True, channels_last: bool = True) -> dict:
     """Same weights / same region test for the batched path (NCHW indicator,
     folded BatchNorm by default): agreement with ``gb.in_region`` on the rows of
@@ -311,7 +313,7 @@ def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: TorchD
     Returns ``{"checked": int, "mismatches": int, "inside": int}``.
     """
     if net is None:
-        net = TorchDCGAN.from_jax(gen_jax, fold_bn=fold_bn, channels_last=channels_last)
+        net = torch_mirror.from_jax(gen_jax, fold=fold_bn, channels_last=channels_last)
     return _compare_region_test(gen_jax, layer, V, z, margin, lambda zt, V_: in_region(net, zt, layer, V_))
 
 

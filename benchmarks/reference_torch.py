@@ -1,9 +1,10 @@
 r"""A faithful, sequential PyTorch implementation of E-GBAS (Algorithms 1-3 of the paper).
 
 This is the "as the paper states it" baseline for the benchmarks: plain PyTorch,
-eager mode, one thing at a time.  It runs on :class:`torch_mirror.dcgan.TorchDCGAN`,
-a weight-for-weight copy of a gbas-jax DCGAN, so it can be checked against the JAX
-library on the same weights.
+eager mode, one thing at a time.  It runs on :class:`torch_mirror.dcgan.TorchDCGAN` or
+:class:`torch_mirror.pggan.TorchPGGAN` (weight-for-weight copies of a gbas-jax
+DCGAN / PGGAN, :func:`torch_mirror.from_jax`), so it can be checked against the
+JAX library on the same weights.
 
 Algorithm 1, BerOpt (:func:`ber_opt`)
     ``theta = sigmoid(logits)``, logits initialised at ``logit(cfg.ber_init)``;
@@ -55,7 +56,8 @@ import time
 import numpy as np
 import torch
 
-from torch_mirror.dcgan import TorchDCGAN
+import torch_mirror
+from torch_mirror.base import MirrorBase
 
 #: Accept at distance >= delta * (1 - SPACING_RTOL) (same as gbas_jax.core.rrt).
 SPACING_RTOL = 1e-3
@@ -92,7 +94,7 @@ def hard_objective(net, h0, x0, logits, layer, cfg, decode) -> float:
         return float(torch.mean((decode(h0 * keep[None], layer) - x0) ** 2) + cfg.ber_lambda * torch.mean(keep))
 
 
-def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
+def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
             target: float | None = None, check_every: int = 0) -> dict:
     """Algorithm 1 as a Python loop of Adam steps (PyTorch's Adam, its default betas).
 
@@ -149,7 +151,7 @@ def ber_opt(net: TorchDCGAN, z0: torch.Tensor, layer: int, cfg, generator: torch
 # ---------------------------------------------------------------------------
 # Halfspace indicator and region test
 # ---------------------------------------------------------------------------
-def halfspace_indicator(net: TorchDCGAN, z0: torch.Tensor, layer: int, theta, threshold: float) -> np.ndarray:
+def halfspace_indicator(net: MirrorBase, z0: torch.Tensor, layer: int, theta, threshold: float) -> np.ndarray:
     """``V = 1[theta > p] * sign(a_l(z0))``: int8 ``(D_l,)`` in the JAX order
     (``theta`` ``(D_l,)`` in the JAX order)."""
     with torch.no_grad():
@@ -161,7 +163,7 @@ class Region:
     """The region of an indicator ``V`` (JAX order) at ``layer``: the kept unit
     indices and their signs, precomputed once."""
 
-    def __init__(self, net: TorchDCGAN, layer: int, V, device="cpu"):
+    def __init__(self, net: MirrorBase, layer: int, V, device="cpu"):
         V = np.asarray(V).astype(np.int64).reshape(-1)
         self.net, self.layer = net, layer
         self.kept = torch.as_tensor(np.flatnonzero(V), device=device)
@@ -174,7 +176,7 @@ class Region:
         return torch.all(a[:, self.kept] * self.signs >= 0, dim=1)
 
 
-def in_region(net: TorchDCGAN, z: torch.Tensor, layer: int, V) -> torch.Tensor:
+def in_region(net: MirrorBase, z: torch.Tensor, layer: int, V) -> torch.Tensor:
     """Membership in ``GR_V``: ``(B, Dz) -> (B,)`` bool (``V`` in the JAX order)."""
     with torch.no_grad():
         return Region(net, layer, V, device=z.device).contains(z)
@@ -183,7 +185,7 @@ def in_region(net: TorchDCGAN, z: torch.Tensor, layer: int, V) -> torch.Tensor:
 # ---------------------------------------------------------------------------
 # Algorithm 2: GB-RRT, one proposal per iteration
 # ---------------------------------------------------------------------------
-def gb_rrt(net: TorchDCGAN, z0: torch.Tensor, layer: int, V, cfg, generator: torch.Generator,
+def gb_rrt(net: MirrorBase, z0: torch.Tensor, layer: int, V, cfg, generator: torch.Generator,
            max_iterations: int | None = None) -> dict:
     """Grow the tree one candidate at a time.
 
@@ -247,11 +249,11 @@ def gb_rrt(net: TorchDCGAN, z0: torch.Tensor, layer: int, V, cfg, generator: tor
 # Algorithm 3 and the benchmark entry point
 # ---------------------------------------------------------------------------
 def run(gen_jax, z0, layer: int, cfg, seed: int, V=None, max_iterations: int | None = None,
-        device="cpu", net: TorchDCGAN | None = None, num_threads: int | None = None) -> dict:
+        device="cpu", net: MirrorBase | None = None, num_threads: int | None = None) -> dict:
     """E-GBAS (Algorithm 3) with this reference: BerOpt, indicator, GB-RRT.
 
     Args:
-      gen_jax: a gbas-jax DCGAN ``Generator`` (mirrored once, not timed);
+      gen_jax: a gbas-jax DCGAN or PGGAN ``Generator`` (mirrored once, not timed);
       z0: numpy ``(Dz,)``; layer: int; cfg: ``gb.EGBASConfig``; seed: int for the
       ``torch.Generator``; V: optional int8 ``(D_l,)`` indicator (JAX order): if
       given, BerOpt is skipped and the tree grows in that region;
@@ -266,7 +268,7 @@ def run(gen_jax, z0, layer: int, cfg, seed: int, V=None, max_iterations: int | N
     (GB-RRT), and ``implementation``, ``num_threads``.
     """
     t0 = time.perf_counter()
-    net = TorchDCGAN.from_jax(gen_jax).to(device) if net is None else net
+    net = torch_mirror.from_jax(gen_jax).to(device) if net is None else net
     return _run("reference_torch", ber_opt, gb_rrt, net, time.perf_counter() - t0, z0, layer, cfg, seed,
                 V, max_iterations, device, num_threads)
 
@@ -307,7 +309,7 @@ def _run(name, ber_fn, rrt_fn, net, setup_s, z0, layer, cfg, seed, V, max_iterat
         torch.set_num_threads(prev_threads)
 
 
-def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: TorchDCGAN | None = None) -> dict:
+def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: MirrorBase | None = None) -> dict:
     """Same weights / same region test: compare :func:`in_region` with
     ``gb.in_region`` on the rows of ``z`` (numpy ``(B, Dz)``) whose JAX slack
     ``|gb.region_margin|`` exceeds ``margin`` (points nearer a boundary may
@@ -315,7 +317,7 @@ def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: TorchD
 
     Returns ``{"checked": int, "mismatches": int, "inside": int}``.
     """
-    net = TorchDCGAN.from_jax(gen_jax) if net is None else net
+    net = torch_mirror.from_jax(gen_jax) if net is None else net
     return _compare_region_test(gen_jax, layer, V, z, margin, lambda zt, V_: in_region(net, zt, layer, V_))
 
 

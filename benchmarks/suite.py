@@ -60,7 +60,7 @@ MODELS: Dict[str, tuple] = {
                                            widths=(512, 256, 128, 64)), 100, True, {"step_size": 0.2}),
     # PGGAN 64x64 with reduced widths (CPU); full widths are for a GPU
     "pggan64": (lambda dz: gb.models.pggan(key=jax.random.key(0), latent_dim=dz, resolution=64, max_width=128,
-                                           bias_scale=0.1), 128, False, {"step_size": 0.2}),
+                                           bias_scale=0.1), 128, True, {"step_size": 0.2}),
     "pggan256": (lambda dz: gb.models.pggan(key=jax.random.key(0), latent_dim=dz, resolution=256,
                                             bias_scale=0.1), 512, False, {"step_size": 0.2}),
 }
@@ -161,9 +161,9 @@ def _jax_rrt(gen, z0, layer, V, cfg, seed, repeats) -> dict:
 def _net(impl, gen, device):
     """The mirror each reference runs on: ``batched_torch`` with its fast defaults
     (BatchNorm folded, channels-last), ``reference_torch`` as written."""
-    from torch_mirror.dcgan import TorchDCGAN
+    import torch_mirror
     fast = impl == "batched_torch"
-    net = TorchDCGAN.from_jax(gen, fold_bn=fast, channels_last=fast)
+    net = torch_mirror.from_jax(gen, fold=fast, channels_last=fast)
     return net.to(device)
 
 

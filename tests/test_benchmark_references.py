@@ -1,6 +1,7 @@
 """The PyTorch references of ``benchmarks/`` (torch_mirror, reference_torch,
-batched_torch) against the JAX library, on a small random DCGAN: same weights,
-same region test, and the GB-RRT / BerOpt guarantees of docs/design.md."""
+batched_torch) against the JAX library, on a small random DCGAN (and PGGANs of
+both layouts for the mirror and the region test): same weights, same region
+test, and the GB-RRT / BerOpt guarantees of docs/design.md."""
 
 import jax
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 import gbas_jax as gb
 
 from benchmarks import batched_torch, reference_torch
-from torch_mirror.dcgan import TorchDCGAN, check_mirror
+from torch_mirror import TorchDCGAN, check_mirror, from_jax
 
 # 32x32: dense layer 1, transposed convs at layers 2-3, an extra 3x3 conv at layer 4.
 ARCH = {"latent_dim": 8, "image_size": 32, "channels": 1, "widths": (32, 16, 8, 8)}
@@ -57,7 +58,7 @@ def _margin(gen, z0, layer):
 @pytest.mark.parametrize("fold_bn,channels_last", [(False, False), (True, True), (False, True)])
 def test_mirror_matches_jax(gen, fold_bn, channels_last):
     z = np.random.default_rng(0).standard_normal((6, ARCH["latent_dim"])).astype(np.float32)
-    errs = check_mirror(gen, z, fold_bn=fold_bn, channels_last=channels_last)
+    errs = check_mirror(gen, z, fold=fold_bn, channels_last=channels_last)
     assert set(errs) == {"generate"} | {f"{f}_{k}" for f in ("boundary", "features", "decode")
                                         for k in range(1, 5)}
     assert max(errs.values()) < 1e-4, errs
@@ -72,6 +73,41 @@ def test_mirror_matches_jax(gen, fold_bn, channels_last):
         np.testing.assert_array_equal(net.to_jax_order(net.to_nchw_order(v, 2), 2), v)
         np.testing.assert_allclose(net.to_jax_order(net.pre_activation_nchw(zt, 2)[0].numpy(), 2),
                                    net.boundary(zt, 2)[0].numpy(), rtol=0, atol=0)
+
+
+PGGAN_ARCH = {"latent_dim": 8, "resolution": 16, "channels": 3, "widths": (16, 12, 8), "bias_scale": 0.1}
+
+
+@pytest.fixture(scope="module", params=["zoo", "dissect"])
+def pggan(request):
+    return gb.models.pggan(key=jax.random.key(1), layout=request.param, **PGGAN_ARCH)
+
+
+@pytest.mark.parametrize("fold,channels_last", [(False, False), (True, True)])
+def test_pggan_mirror_matches_jax(pggan, fold, channels_last):
+    z = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
+    errs = check_mirror(pggan, z, fold=fold, channels_last=channels_last)
+    assert set(errs) == {"generate"} | {f"{f}_{k}" for f in ("boundary", "features", "decode")
+                                        for k in range(1, 7)}
+    assert max(errs.values()) < 1e-5, errs
+    net = from_jax(pggan, fold=fold, channels_last=channels_last)
+    with torch.no_grad():
+        zt = torch.from_numpy(z)
+        assert tuple(net.features(zt, 3).shape) == (5, 12, 8, 8)   # layer 3: upsampled to 8x8
+        assert tuple(net.generate(zt).shape) == (5, 16, 16, 3)
+
+
+@pytest.mark.parametrize("impl", sorted(IMPLS))
+def test_pggan_region_test_matches_jax(pggan, impl):
+    # layer 3: the upsampling 3x3 conv; a random half of its units kept.
+    z0 = np.random.default_rng(4).standard_normal(8).astype(np.float32)
+    a0 = np.asarray(pggan.boundary(z0[None], 3))[0]
+    keep = np.random.default_rng(5).random(a0.shape) < 0.02
+    V = np.where(keep, np.sign(a0), 0).astype(np.int8)
+    z = z0 + 0.3 * np.random.default_rng(6).standard_normal((256, 8)).astype(np.float32)
+    res = IMPLS[impl].check_same_region_test(pggan, 3, V, z, margin=1e-4 * (1 + np.abs(a0).max()))
+    assert res["checked"] > 200 and res["mismatches"] == 0, res
+    assert 0 < res["inside"] < res["checked"], res
 
 
 @pytest.mark.parametrize("impl", sorted(IMPLS))

@@ -55,11 +55,12 @@ Layouts (the JAX interface is NHWC; this module is NCHW inside):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 import numpy as np
 import torch
 from torch import nn
+
+from .base import MirrorBase, as_tensor as _t
 
 
 def _geometry(image_size: int):
@@ -68,11 +69,7 @@ def _geometry(image_size: int):
     return base, round(math.log2(image_size // base))
 
 
-def _t(x) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32)))
-
-
-class TorchDCGAN(nn.Module):
+class TorchDCGAN(MirrorBase):
     """PyTorch mirror of a gbas-jax DCGAN generator (NCHW inside).
 
     Attributes:
@@ -170,12 +167,7 @@ class TorchDCGAN(nn.Module):
                 lin.weight.copy_(_t(weights[k]))
                 if shifts[k] is not None:
                     lin.bias.copy_(_t(shifts[k]))
-        net.requires_grad_(False)  # the generator is fixed; BerOpt differentiates wrt the mask
-        net = net.to(dtype).eval()
-        if channels_last:
-            net = net.to(memory_format=torch.channels_last)
-            net.channels_last = True
-        return net
+        return net.finish(channels_last, dtype)
 
     # -- the decomposition (mirrors gbas_jax.Generator) ------------------------
     def pre_activation(self, h: torch.Tensor, layer: int) -> torch.Tensor:
@@ -190,41 +182,6 @@ class TorchDCGAN(nn.Module):
     def activation(self, a: torch.Tensor, layer: int) -> torch.Tensor:
         return torch.tanh(a) if layer > self.num_layers else torch.relu(a)
 
-    def features(self, z: torch.Tensor, layer: int) -> torch.Tensor:
-        """Block-``layer`` output: ``(B, Dz) -> (B, C, H, W)`` NCHW (``z`` for ``layer = 0``)."""
-        h = z
-        for k in range(1, layer + 1):
-            h = self.activation(self.pre_activation(h, k), k)
-        return h
-
-    def pre_activation_nchw(self, z: torch.Tensor, layer: int) -> torch.Tensor:
-        """Pre-activations of ``layer`` flattened in NCHW order: ``(B, Dz) -> (B, D_l)``."""
-        a = self.pre_activation(self.features(z, layer - 1), layer)
-        return a.reshape(a.shape[0], -1)
-
-    def boundary(self, z: torch.Tensor, layer: int) -> torch.Tensor:
-        """Pre-activations of ``layer`` flattened in the JAX order (row-major NHWC):
-        ``(B, Dz) -> (B, D_l)``, comparable with ``Generator.boundary``."""
-        a = self.pre_activation(self.features(z, layer - 1), layer)
-        return a.permute(0, 2, 3, 1).reshape(a.shape[0], -1)
-
-    def decode_nchw(self, h: torch.Tensor, layer: int) -> torch.Tensor:
-        """Remaining blocks on NCHW features; image NCHW ``(B, C, H, W)``."""
-        for k in range(layer + 1, self.num_layers + 2):
-            h = self.activation(self.pre_activation(h, k), k)
-        return h
-
-    def decode(self, h: torch.Tensor, layer: int) -> torch.Tensor:
-        """Remaining blocks: NCHW features ``(B, C, H, W)`` -> image NHWC ``(B, H, W, C)``."""
-        return self.decode_nchw(h, layer).permute(0, 2, 3, 1)
-
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """``G(z)``: ``(B, Dz) -> (B, H, W, C)`` NHWC."""
-        return self.decode(z, 0)
-
-    def forward(self, z):
-        return self.generate(z)
-
     # -- layouts ---------------------------------------------------------------
     def layer_shape_nchw(self, layer: int):
         """``(C, H, W)`` of block ``layer``'s output (``(Dz,)`` for ``layer = 0``)."""
@@ -232,51 +189,3 @@ class TorchDCGAN(nn.Module):
             return (self.latent_dim,)
         size = self.base * 2 ** min(layer - 1, self.ups - 1)
         return (self.widths[layer - 1], size, size)
-
-    def to_nchw_order(self, v, layer: int):
-        """A per-unit vector in the JAX (NHWC) order -> the NCHW order, ``(D_l,)``.
-        Works for numpy arrays and torch tensors."""
-        c, h, w = self.layer_shape_nchw(layer)
-        if isinstance(v, torch.Tensor):
-            return v.reshape(h, w, c).permute(2, 0, 1).reshape(-1)
-        return np.asarray(v).reshape(h, w, c).transpose(2, 0, 1).reshape(-1)
-
-    def to_jax_order(self, v, layer: int):
-        """Inverse of :meth:`to_nchw_order`: NCHW-ordered ``(D_l,)`` -> NHWC order."""
-        c, h, w = self.layer_shape_nchw(layer)
-        if isinstance(v, torch.Tensor):
-            return v.reshape(c, h, w).permute(1, 2, 0).reshape(-1)
-        return np.asarray(v).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
-
-
-def check_mirror(gen, z, layers: Iterable[int] | None = None, net: TorchDCGAN | None = None,
-                 fold_bn: bool = False, channels_last: bool = False) -> dict[str, float]:
-    """Same weights check: largest error of the mirror against the JAX generator,
-    relative to the largest magnitude of the JAX value, for ``generate`` and, per
-    layer, ``boundary``, ``features`` and ``decode(features)`` (the JAX features fed
-    to the mirror after an NHWC -> NCHW transpose).
-
-    Args: gen: JAX Generator; z: ``(B, Dz)`` numpy; layers: default all.
-    Returns: ``{"generate": err, "boundary_1": err, ...}`` (floats).
-    """
-    import jax
-    import jax.numpy as jnp
-
-    net = TorchDCGAN.from_jax(gen, fold_bn=fold_bn, channels_last=channels_last) if net is None else net
-    z = np.asarray(z, np.float32)
-    zt = torch.from_numpy(z)
-    layers = range(1, gen.num_layers + 1) if layers is None else layers
-
-    def rel(a, b):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
-
-    with jax.default_matmul_precision("highest"), torch.inference_mode():
-        out = {"generate": rel(net.generate(zt), gen.generate(jnp.asarray(z)))}
-        for layer in layers:
-            out[f"boundary_{layer}"] = rel(net.boundary(zt, layer), gen.boundary(jnp.asarray(z), layer))
-            hj = np.asarray(gen.features(jnp.asarray(z), layer))
-            out[f"features_{layer}"] = rel(net.features(zt, layer).permute(0, 2, 3, 1), hj)
-            ht = torch.from_numpy(np.ascontiguousarray(hj.transpose(0, 3, 1, 2)))
-            out[f"decode_{layer}"] = rel(net.decode(ht, layer), gen.decode(jnp.asarray(hj), layer))
-    return out
