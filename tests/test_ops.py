@@ -73,3 +73,28 @@ def test_conv_transpose_matches_pytorch_and_the_dilated_form(case):
         # the sub-pixel branch is the one compiled: no input-dilated convolution left
         compiled = jax.jit(lambda x, k: conv_transpose(x, k, s, p)).lower(x, k).compile().as_text()
         assert "lhs_dilate" not in compiled
+
+
+@pytest.mark.parametrize("n", [1, 4, 5])
+def test_upsample_conv_matches_upsampling_then_convolving(n):
+    from gbas_jax.models.ops import upsample2, upsample_conv
+
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal((2, n, n, 3)), jnp.float32)
+    k = jnp.asarray(rng.standard_normal((3, 3, 3, 4)), jnp.float32)
+
+    def ref(x, k):
+        return lax.conv_general_dilated(upsample2(x), k, (1, 1), ((1, 1), (1, 1)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    with jax.default_matmul_precision("highest"):
+        y0, vjp0 = jax.vjp(ref, x, k)
+        y1, vjp1 = jax.vjp(upsample_conv, x, k)
+        assert y1.shape == (2, 2 * n, 2 * n, 4)
+        np.testing.assert_allclose(y1, y0, rtol=1e-5, atol=1e-5)
+        dy = jnp.asarray(rng.standard_normal(y0.shape), jnp.float32)
+        for g1, g0 in zip(vjp1(dy), vjp0(dy)):
+            np.testing.assert_allclose(g1, g0, rtol=1e-5, atol=1e-4)
+    if jax.default_backend() == "cpu":      # the folded form is the one compiled: no 2n x 2n input
+        text = jax.jit(upsample_conv).lower(x, k).compile().as_text()
+        assert f"f32[2,{2 * n + 2},{2 * n + 2},3]" not in text and f"f32[2,{2 * n},{2 * n},3]" not in text

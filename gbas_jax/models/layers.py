@@ -11,11 +11,13 @@ from typing import Callable
 
 import flax.linen as nn
 
-from .ops import conv2d, conv_transpose
+from .ops import conv2d, conv_transpose, upsample2, upsample_conv
 
 
 class Conv(nn.Module):
-    """Cross-correlation ``(B, H, W, in) -> (B, H', W', out)``, symmetric padding."""
+    """Cross-correlation ``(B, H, W, in) -> (B, H', W', out)``, symmetric padding;
+    with ``upsample=2``, of the nearest-neighbour x2 upsampled input (a 3x3,
+    padding 1, stride 1 one through :func:`gbas_jax.models.ops.upsample_conv`)."""
 
     features: int
     kernel_size: int
@@ -23,13 +25,20 @@ class Conv(nn.Module):
     padding: int = 0
     use_bias: bool = True
     kernel_init: Callable = nn.initializers.lecun_normal()
+    upsample: int = 1
 
     @nn.compact
     def __call__(self, x):
         k = self.param("kernel", self.kernel_init,
                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features))
         p = self.padding
-        y = conv2d(x, k, (self.stride, self.stride), ((p, p), (p, p)), (1, 1))
+        if self.upsample not in (1, 2):
+            raise ValueError(f"Conv upsample must be 1 or 2, got {self.upsample}")
+        if self.upsample == 2 and (self.kernel_size, self.stride, p) == (3, 1, 1):
+            y = upsample_conv(x, k)
+        else:
+            x = upsample2(x) if self.upsample == 2 else x
+            y = conv2d(x, k, (self.stride, self.stride), ((p, p), (p, p)), (1, 1))
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,))
         return y

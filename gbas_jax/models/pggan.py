@@ -73,11 +73,6 @@ def pixel_norm(x, eps: float = PIXEL_NORM_EPS):
     return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + eps)
 
 
-def upsample2(x):
-    """Nearest-neighbour x2 upsampling of NHWC maps."""
-    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
-
-
 def avg_pool2(x):
     b, h, w, c = x.shape
     return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
@@ -155,8 +150,8 @@ class PGGANGenerator(nn.Module):
         init = nn.initializers.normal(1.0) if self.equalized else nn.initializers.lecun_normal()
         linears = [nn.Dense(16 * self.widths[0], kernel_init=init, use_bias=False, name="linears_0")]
         for layer in range(2, self.num_layers + 2):
-            _, cout, k, _ = self._spec(layer)
-            linears.append(Conv(cout, k, stride=1, padding=k // 2, use_bias=False,
+            _, cout, k, up = self._spec(layer)
+            linears.append(Conv(cout, k, stride=1, padding=k // 2, use_bias=False, upsample=2 if up else 1,
                                 kernel_init=init, name=f"linears_{layer - 1}"))
         self.linears = linears
         self.biases = [self.param(f"bias_{i}", nn.initializers.zeros,
@@ -172,9 +167,7 @@ class PGGANGenerator(nn.Module):
     def pre_activation(self, h, layer: int):
         if self.layout == "dissect" and layer > 1:
             h = self._normalise(h)
-        if self._spec(layer)[3]:
-            h = upsample2(h)
-        y = self.linears[layer - 1](h)
+        y = self.linears[layer - 1](h)          # upsamples first where the layer does
         b = self.biases[layer - 1]
         c = self.weight_scale(layer)
         y = c * (y + b) if self.layout == "zoo" else c * y + b
