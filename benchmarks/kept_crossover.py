@@ -1,16 +1,18 @@
 """Where the kept-unit path beats the full layer: the rule behind ``region_path="auto"``.
 
-    python -m benchmarks.kept_crossover [--out DIR]
+    python -m benchmarks.kept_crossover [--out DIR] [--max-layer N]
 
 For the conv layers of three models (the trained ``dcgan-mnist``, the random
 PyTorch-examples 64x64 DCGAN and the random 64x64 PGGAN of ``python -m benchmarks``)
 and random kept fractions from 0.2 % to 20 % of the query's signs: the time of one
 membership test of 32 candidates through the full layer and through the
 position-grouped kept path (the prefix ``f_{l-1:1}`` included in both, as in
-GB-RRT), against the ratio of multiply-adds (the full layer as XLA computes it, all
-``k^2`` taps, over the grouped path's ``P * T * C``).  The crossover is the MAC
-ratio above which the kept path won at every measured point; ``KEPT_MIN_MAC_RATIO``
-in ``gbas_jax/core/kept.py`` is set from it.  Writes ``kept_crossover.json``,
+GB-RRT), against the ratio of multiply-adds (:func:`gbas_jax.core.kept.mac_ratio`:
+the full layer as the compiled program computes it, over the grouped path's
+``P * T * C``).  The crossover is the MAC ratio above which the kept path won at
+every measured point; the report also gives the least-regret threshold and the
+least-regret two-parameter cost model that ``gbas_jax/core/kept.py`` uses on CPUs
+(``KEPT_MAC_COST_CPU``, ``KEPT_GATHER_COST_CPU``).  Writes ``kept_crossover.json``,
 ``.md`` and ``.png``.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 
 import jax
@@ -33,14 +36,13 @@ OUT = os.path.join(os.path.dirname(__file__), "results", "cpu")
 FRACTIONS = (0.002, 0.01, 0.03, 0.1, 0.2)
 
 
-def measure(models=("dcgan-mnist", "dcgan64", "pggan64")):
+def measure(models=("dcgan-mnist", "dcgan64", "pggan64"), max_layer=None):
     rows = []
     for name in models:
         gen = suite.model(name)
         z0 = jax.random.normal(jax.random.key(1), (gen.latent_dim,))
-        for layer in range(2, gen.num_layers + 1):
+        for layer in range(2, min(gen.num_layers, max_layer or gen.num_layers) + 1):
             lm = gen.linear_map(layer)
-            pos, _ = kept.tap_table(lm.geometry)
             a0 = gen.boundary(z0[None], layer)[0]
             t_full = suite._per_batch(suite._membership_fn(gen, layer, jnp.sign(a0).astype(jnp.int8), None), 32,
                                       gen.latent_dim) / 32
@@ -51,7 +53,7 @@ def measure(models=("dcgan-mnist", "dcgan64", "pggan64")):
                 if sizes is None:
                     continue
                 t_kept = suite._per_batch(suite._membership_fn(gen, layer, V, sizes), 32, gen.latent_dim) / 32
-                ratio = gen.layer_size(layer) * lm.geometry.kernel ** 2 / (sizes[1] * pos.shape[1] * sizes[2])
+                ratio = kept.mac_ratio(gen, layer, lm.geometry, sizes[1], sizes[2], jax.default_backend())
                 rows.append({"model": name, "layer": layer, "fraction": frac, "kept": int(np.count_nonzero(V)),
                              "sizes": list(sizes[1:]), "mac_ratio": ratio, "full_us": t_full * 1e6,
                              "kept_us": t_kept * 1e6, "speedup": t_full / t_kept})
@@ -68,26 +70,58 @@ def crossover(rows):
     return None
 
 
+def least_regret_threshold(rows):
+    """The threshold ``t`` (kept path when the MAC ratio exceeds ``t``), among the
+    measured ratios, that loses the least time over all points: the sum of
+    ``|log speed-up|`` over the points it sends the wrong way.  Returns
+    ``(t, regret, wrong)``; the smallest such ``t`` on ties."""
+    best = None
+    for t in sorted({r["mac_ratio"] for r in rows}):
+        wrong = [r for r in rows if (r["mac_ratio"] > t) != (r["speedup"] > 1.0)]
+        regret = sum(abs(math.log(r["speedup"])) for r in wrong)
+        if best is None or regret < best[1] - 1e-12:
+            best = (t, regret, wrong)
+    return best
+
+
+def least_regret_cost_model(rows):
+    """The CPU cost model of ``kept.plan``: the kept path when the MAC ratio exceeds
+    ``A + B / C`` (``A`` per kept multiply-add, ``B`` per gathered input, ``C`` kept
+    channels per position), ``(A, B)`` on a grid, least regret as
+    :func:`least_regret_threshold`.  Returns ``(A, B, regret, wrong)``."""
+    best = None
+    for a in [0.0] + [0.5 * 2 ** (i / 8) for i in range(49)]:
+        for b in [0.0] + [2 ** (i / 6) for i in range(55)]:
+            wrong = [r for r in rows if (r["mac_ratio"] > a + b / r["sizes"][1]) != (r["speedup"] > 1.0)]
+            regret = sum(abs(math.log(r["speedup"])) for r in wrong)
+            if best is None or regret < best[2] - 1e-12:
+                best = (a, b, regret, wrong)
+    return best
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--from-log", metavar="FILE",
                     help="write the report from the JSON rows an earlier run printed (one per line; a run "
                          "stopped part-way keeps the rows it measured) instead of measuring")
+    ap.add_argument("--max-layer", type=int, default=None,
+                    help="measure conv layers 2..N of each model only (default: all)")
     args = ap.parse_args(argv)
-    command = "python -m benchmarks.kept_crossover"
+    command = "python -m benchmarks.kept_crossover" + (f" --max-layer {args.max_layer}" if args.max_layer else "")
     if args.from_log:
         with open(args.from_log) as f:
             rows = [json.loads(line) for line in f if line.startswith("{")]
         command += f" (rows printed by that run, {len(rows)} points, written with --from-log)"
     else:
         jax.config.update("jax_default_matmul_precision", "highest")
-        rows = measure()
+        rows = measure(max_layer=args.max_layer)
     x = crossover(rows)
     os.makedirs(args.out, exist_ok=True)
     write_json(os.path.join(args.out, "kept_crossover.json"),
                {"command": command, "device": jax.devices()[0].device_kind, "jax": jax.__version__, "rows": rows,
-                "crossover_mac_ratio": x})
+                "crossover_mac_ratio": x, "least_regret_threshold": least_regret_threshold(rows)[0],
+                "least_regret_cost_model": least_regret_cost_model(rows)[:2]})
     lines = ["# Kept path against the full layer", "",
              f"`{command}` on {jax.devices()[0].device_kind} (jax {jax.__version__}): "
              "one membership test of 32 candidates, microseconds per candidate, prefix included.", "",
@@ -99,6 +133,18 @@ def main(argv=None):
                      f"{r['speedup']:.2f} |")
     lines += ["", f"Crossover: the kept path won at every point with a MAC ratio >= {x:.1f}." if x else
               "No MAC ratio above which the kept path always won."]
+    t, regret, wrong = least_regret_threshold(rows)
+    lines += ["", f"Least-regret threshold: kept above a MAC ratio of {t:g}; it sends {len(wrong)} of {len(rows)} "
+              f"points the slower way, losing at most {max([0.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong]):.2f}x "
+              f"at one point (sum of |log speed-up| {regret:.2f})."]
+    a, b, regret2, wrong2 = least_regret_cost_model(rows)
+    lines += ["", f"Least-regret cost model: kept above a MAC ratio of A + B / C (C kept channels per position) "
+              f"with A = {a:.2f}, B = {b:.1f}; it sends {len(wrong2)} of {len(rows)} points the slower way, "
+              f"losing at most {max([1.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong2]):.2f}x at one point "
+              f"(sum of |log speed-up| {regret2:.2f}). `gbas_jax.core.kept` uses A = {kept.KEPT_MAC_COST_CPU:g}, "
+              f"B = {kept.KEPT_GATHER_COST_CPU:g} (round values in the fit's flat optimum): "
+              f"{sum((r['mac_ratio'] > kept.min_mac_ratio('cpu', r['sizes'][1])) != (r['speedup'] > 1) for r in rows)} "
+              f"points the slower way."]
     write_text(os.path.join(args.out, "kept_crossover.md"), "\n".join(lines) + "\n")
     import matplotlib
     matplotlib.use("Agg")
@@ -110,6 +156,8 @@ def main(argv=None):
     ax.axhline(1.0, color="gray", lw=0.8)
     if x:
         ax.axvline(x, color="tab:red", lw=0.8, ls="--", label=f"crossover {x:.1f}")
+    t = least_regret_threshold(rows)[0]
+    ax.axvline(t, color="tab:green", lw=0.8, ls=":", label=f"least regret {t:g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("multiply-adds: full layer / kept path")

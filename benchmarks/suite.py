@@ -149,7 +149,8 @@ def jax_rrt(gen, z0, layer, V, cfg, repeats=3, seeds=SEEDS) -> dict:
 
 def _jax_rrt(gen, z0, layer, V, cfg, seed, repeats) -> dict:
     V = jnp.asarray(V, jnp.int8)
-    run = lambda r: gb.gb_rrt(gen, z0, layer, V, cfg, key=jax.random.key(seed))  # noqa: E731
+    key = jax.random.key(seed)   # made outside the timing, as the PyTorch runs seed theirs
+    run = lambda r: gb.gb_rrt(gen, z0, layer, V, cfg, key=key)  # noqa: E731
     first, t, tree = _median_time(run, repeats)
     if t < SHORT_RUN_S:
         _, t, tree = _median_time(run, SHORT_RUN_REPEATS)
@@ -296,7 +297,7 @@ def kept_savings(gen, layer, V) -> dict:
     else:
         pos, _ = kept.tap_table(lm.geometry)
         cin = lm.kernel.shape[2]
-        full_macs = gen.layer_size(layer) * lm.geometry.kernel ** 2 * cin   # as XLA computes it
+        full_macs = gen.layer_size(layer) * lm.geometry.computed_taps(jax.default_backend()) * cin
         kept_macs = sizes[1] * pos.shape[1] * cin * sizes[2]
     k = 32
     t_full = _per_batch(_membership_fn(gen, layer, V, None), k, gen.latent_dim) / k

@@ -141,6 +141,29 @@ def test_plan():
         gb.EGBASConfig(region_path="fast")
 
 
+def test_the_rule_counts_the_taps_the_compiled_layer_computes():
+    transposed = kept.ConvGeometry(4, 2, 2, 1, (7, 7), (14, 14))     # 4x4, stride 2, padding 1
+    upsampled = kept.ConvGeometry(3, 1, 1, 2, (4, 4), (8, 8))        # x2 upsampling, 3x3
+    plain = kept.ConvGeometry(3, 1, 1, 1, (8, 8), (8, 8))
+    odd = kept.ConvGeometry(5, 2, 2, 1, (7, 7), (15, 15))            # 5x5 stride 2: no sub-pixel form
+    assert [g.computed_taps("cpu") for g in (transposed, upsampled, plain, odd)] == [4, 4, 9, 25]
+    assert [g.computed_taps("gpu") for g in (transposed, upsampled, plain, odd)] == [16, 9, 9, 25]
+    # Each platform's rule decides (the CPU's threshold falls as more channels share a gather).
+    assert kept.min_mac_ratio("cpu", 1) > kept.min_mac_ratio("cpu", 64) and kept.min_mac_ratio("gpu", 1) == 16
+    gen = _gen("dcgan28")
+    lm = gen.linear_map(2)
+    cout = gen.layer_shape(2)[-1]
+    for n_pos in (1, 2, 4, 8, 16, 32, 64, 128):
+        V = np.zeros(gen.layer_size(2), np.int8)
+        V[np.arange(n_pos) * cout] = 1                                # one channel at n_pos positions
+        sizes = kept.plan(gen, 2, V, "kept")
+        for platform in ("cpu", "gpu"):
+            ratio = kept.mac_ratio(gen, 2, lm.geometry, sizes[1], sizes[2], platform)
+            want = sizes if ratio > kept.min_mac_ratio(platform, sizes[2]) else None
+            assert kept.plan(gen, 2, V, platform=platform) == want
+    assert kept.mac_ratio(gen, 2, lm.geometry, 8, 1, "gpu") == 4 * kept.mac_ratio(gen, 2, lm.geometry, 8, 1, "cpu")
+
+
 def test_models_without_a_linear_map_use_the_full_layer():
     from test_custom_generator import make
     gen, _ = make()

@@ -70,7 +70,7 @@ class EGBASConfig:
     region_path: Literal["auto", "kept", "full"] = _field(
         "auto", "membership test: full computes the whole layer, kept only the kept units "
                 "(buffers sized after one host synchronisation), auto takes kept at dense layers and "
-                "where it saves more than 16x the multiply-adds (kept.KEPT_MIN_MAC_RATIO)", "GB-RRT")
+                "where a cost model measured offline says it is cheaper (kept.min_mac_ratio)", "GB-RRT")
 
     def __post_init__(self):
         for name in ("ber_steps", "ber_window", "ber_check", "ber_samples", "capacity", "proposals",

@@ -24,9 +24,9 @@ bias fold into.
 
 :func:`plan` sizes the buffers from the indicator after one host synchronisation
 (powers of two, so each size compiles once) and chooses the path: dense layers
-always take it; a conv layer takes it where it saves more than
-:data:`KEPT_MIN_MAC_RATIO` times the multiply-adds (the crossover was measured
-offline, ``docs/performance.md``).
+always take it; a conv layer takes it where a cost model fitted offline says it
+is cheaper than the full layer as the compiled program computes it
+(:func:`min_mac_ratio`; ``docs/performance.md``).
 
 A model opts in by implementing ``LayeredModel.linear_map(params, layer)``
 returning a :class:`~gbas_jax.core.model.LinearMap`; without it the full layer is
@@ -54,9 +54,31 @@ from .region import region_margin, slack
 #: makes either path differ from float32 by ~1e-3 relative).
 MARGIN_RTOL = 1e-5
 
-#: :func:`plan` takes the kept path at a conv layer when the full layer's
-#: multiply-adds exceed the grouped path's by more than this factor.
+#: The CPU cost model of :func:`plan`: the kept path costs ``KEPT_MAC_COST_CPU`` per
+#: multiply-add plus ``KEPT_GATHER_COST_CPU`` per gathered input value (``P * T *
+#: C_in`` a candidate; a gather is memory-bound), in units of one multiply-add of the
+#: full layer as the compiled program computes it.  Fitted offline as the least-regret
+#: pair over 55 measured points (``python -m benchmarks.kept_crossover``,
+#: ``docs/performance.md``).
+KEPT_MAC_COST_CPU = 1.5
+KEPT_GATHER_COST_CPU = 80.0
+
+#: Other backends: the kept path when the full layer's multiply-adds (all ``k^2``
+#: taps) exceed the grouped path's by more than this.  The first fit (on a CPU,
+#: before gbas-jax's layers had sub-pixel forms, when every backend ran all taps);
+#: not re-measured on a GPU.
 KEPT_MIN_MAC_RATIO = 16
+
+
+def min_mac_ratio(platform: str, n_chan: int) -> float:
+    """The MAC ratio above which :func:`plan` takes the kept path on ``platform``
+    for ``n_chan`` kept channels per position: on a CPU ``KEPT_MAC_COST_CPU +
+    KEPT_GATHER_COST_CPU / n_chan`` (the cost model above, divided by the kept
+    path's multiply-adds), elsewhere :data:`KEPT_MIN_MAC_RATIO`."""
+    if platform == "cpu":
+        return KEPT_MAC_COST_CPU + KEPT_GATHER_COST_CPU / n_chan
+    return float(KEPT_MIN_MAC_RATIO)
+
 
 PATHS = ("auto", "kept", "full")
 
@@ -210,17 +232,16 @@ def padded_size(count: int, minimum: int = 8) -> int:
     return n
 
 
-def plan(gen, layer: int, V, path: str = "auto") -> Optional[Tuple]:
+def plan(gen, layer: int, V, path: str = "auto", platform: Optional[str] = None) -> Optional[Tuple]:
     """The kept path's static sizes for indicator(s) ``V`` (host or device, ``(D_l,)``
     or ``(B, D_l)``: sized for the largest row), or ``None`` for the full layer.
 
     ``("dense", n)`` at a dense layer (always, for ``"auto"`` and ``"kept"``);
     ``("conv", P, C)`` at a conv layer when ``path == "kept"``, or for ``"auto"``
-    when the full layer's multiply-adds as XLA computes them (``D_l * k^2 * C_in``:
-    every tap, also on the zeros of a dilated or the copies of an upsampled input)
-    exceed the grouped path's (``P * T * C_in * C``) by more than
-    :data:`KEPT_MIN_MAC_RATIO`.  This reads ``V`` on the host: the one
-    synchronisation between BerOpt and GB-RRT.
+    when :func:`mac_ratio` (the full layer's multiply-adds as ``platform``'s program
+    computes them over the grouped path's ``P * T * C_in * C``) exceeds
+    :func:`min_mac_ratio` (``platform``: default JAX's default backend).  This reads
+    ``V`` on the host: the one synchronisation between BerOpt and GB-RRT.
     """
     if path not in PATHS:
         raise ValueError(f"region path must be one of {PATHS}, got {path!r}")
@@ -238,7 +259,13 @@ def plan(gen, layer: int, V, path: str = "auto") -> Optional[Tuple]:
     n_chan = padded_size(int(per_pos.max()), minimum=1)
     if path == "kept":
         return ("conv", n_pos, n_chan)
+    platform = jax.default_backend() if platform is None else platform
+    return ("conv", n_pos, n_chan) if mac_ratio(gen, layer, geometry, n_pos, n_chan, platform) > \
+        min_mac_ratio(platform, n_chan) else None
+
+
+def mac_ratio(gen, layer: int, geometry: ConvGeometry, n_pos: int, n_chan: int, platform: str) -> float:
+    """Multiply-adds of the full conv layer as ``platform``'s program computes them
+    (``D_l * computed_taps * C_in``) over the grouped kept path's (``P * T * C * C_in``)."""
     pos, _ = tap_table(geometry)
-    full = gen.layer_size(layer) * geometry.kernel ** 2
-    grouped = n_pos * pos.shape[1] * n_chan                 # both times C_in
-    return ("conv", n_pos, n_chan) if full > KEPT_MIN_MAC_RATIO * grouped else None
+    return gen.layer_size(layer) * geometry.computed_taps(platform) / (n_pos * pos.shape[1] * n_chan)

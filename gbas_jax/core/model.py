@@ -31,6 +31,20 @@ from .pytree import ModelPytree
 Array = jax.Array
 
 
+def subpixel_applies(size: int, stride: int, padding: int) -> bool:
+    """Whether a transposed convolution (kernel ``size``, ``stride``, PyTorch
+    ``padding``) has a sub-pixel form: the output is exactly ``stride`` times the
+    input, ``(n - 1) s - 2p + K = n s`` (for every ``n``: ``K = s + 2p``), and ``K``
+    is a multiple of ``s`` (:func:`gbas_jax.models.ops.conv_transpose`)."""
+    return stride > 1 and size % stride == 0 and size == stride + 2 * padding
+
+
+def upsample_subpixel_applies(kernel: int, padding: int) -> bool:
+    """Whether a conv of a x2 nearest-neighbour upsampled input folds into a
+    sub-pixel convolution (:func:`gbas_jax.models.ops.upsample_conv`): 3x3, padding 1."""
+    return (kernel, padding) == (3, 1)
+
+
 class ConvGeometry(NamedTuple):
     """Static geometry of a conv layer's linear map: ``kernel`` (square),
     ``padding`` (per side), ``dilation`` (input dilation, i.e. a transposed conv's
@@ -42,6 +56,20 @@ class ConvGeometry(NamedTuple):
     upsample: int
     in_hw: Tuple[int, int]
     out_hw: Tuple[int, int]
+
+    def computed_taps(self, platform: str) -> int:
+        """Kernel taps per output unit in the program XLA runs for the full layer:
+        ``k^2`` (every tap, also on the zeros of a dilated input or the copies of an
+        upsampled one), except on a CPU where gbas-jax's own layers use their
+        sub-pixel forms: ``(k / s)^2`` for a transposed conv, 4 for a 3x3 conv of a
+        x2 upsampled input.  The kept-path rule's cost model (:func:`gbas_jax.core.kept.plan`)."""
+        k = self.kernel
+        if platform == "cpu":
+            if self.dilation > 1 and subpixel_applies(k, self.dilation, k - 1 - self.padding):
+                return (k // self.dilation) ** 2
+            if self.upsample == 2 and upsample_subpixel_applies(k, self.padding):
+                return 4
+        return k * k
 
 
 class LinearMap(NamedTuple):

@@ -11,6 +11,7 @@ from typing import Callable
 
 import flax.linen as nn
 
+from ..core.model import upsample_subpixel_applies
 from .ops import conv2d, conv_transpose, upsample2, upsample_conv
 
 
@@ -34,7 +35,7 @@ class Conv(nn.Module):
         p = self.padding
         if self.upsample not in (1, 2):
             raise ValueError(f"Conv upsample must be 1 or 2, got {self.upsample}")
-        if self.upsample == 2 and (self.kernel_size, self.stride, p) == (3, 1, 1):
+        if self.upsample == 2 and self.stride == 1 and upsample_subpixel_applies(self.kernel_size, p):
             y = upsample_conv(x, k)
         else:
             x = upsample2(x) if self.upsample == 2 else x

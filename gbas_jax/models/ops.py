@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from ..core.model import subpixel_applies, upsample_subpixel_applies
+
 _DN = ("NHWC", "HWIO", "NHWC")
 Pad = Tuple[Tuple[int, int], Tuple[int, int]]
 
@@ -88,12 +90,6 @@ def _phases(size: int, stride: int, padding: int):
     a0 = [(q - r) % stride for r in range(stride)]
     d = [(r + a0[r] - q) // stride for r in range(stride)]
     return a0, d
-
-
-def subpixel_applies(size: int, stride: int, padding: int) -> bool:
-    """Whether the output is exactly ``stride`` times the input, ``(n - 1) s - 2p +
-    K = n s`` (for every ``n``: ``K = s + 2p``), and ``K`` a multiple of ``s``."""
-    return stride > 1 and size % stride == 0 and size == stride + 2 * padding
 
 
 def _subpixel(x, phase_kernels, d, s: int):
@@ -182,6 +178,6 @@ def upsample_conv(x, k):
     x[m+1] k_2`); no upsampled map is built and the multiply-adds fall 2.25x.
     Other devices upsample and convolve.  Same values up to float32 rounding.
     """
-    if k.shape[:2] != (3, 3):
+    if k.shape[0] != k.shape[1] or not upsample_subpixel_applies(k.shape[0], 1):
         return _upsample_conv_direct(x, k)
     return lax.platform_dependent(x, k, cpu=_upsample_conv_subpixel, default=_upsample_conv_direct)
