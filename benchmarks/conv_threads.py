@@ -21,20 +21,24 @@ import sys
 from .records import write_json, write_text
 
 BATCH = 32
-#: (where it runs, kind, input size, C_in, C_out): the DCGANs' layers 2-4
+#: (where it runs, kind, input size, C_in, C_out): the DCGANs' layers 2-4 and the
+#: 64x64 PGGAN's (benchmark widths) layers 2-4
 SHAPES = [
     ("dcgan-mnist layer 2 (prefix of 3, 4)", "transpose", 7, 64, 32),
     ("dcgan-mnist layers 3, 4 (prefix of 4)", "conv3", 14, 32, 32),
     ("dcgan64 layer 2 (prefix of 3, 4)", "transpose", 4, 512, 256),
     ("dcgan64 layer 3 (prefix of 4)", "transpose", 8, 256, 128),
     ("dcgan64 layer 4", "transpose", 16, 128, 64),
+    ("pggan64 layer 2 (prefix of 3, 4)", "conv3", 4, 128, 128),
+    ("pggan64 layer 3, x2 upsampling (prefix of 4)", "upsample", 4, 128, 128),
+    ("pggan64 layer 4", "conv3", 8, 128, 128),
 ]
 REPEATS = 30
 
 
 def macs(kind, n, cin, cout):
-    # a transposed 4x4 / 2 conv: 4 taps per output; a 3x3 conv: 9
-    return BATCH * (2 * n) ** 2 * 4 * cin * cout if kind == "transpose" else BATCH * n * n * 9 * cin * cout
+    # a transposed 4x4 / 2 conv and an upsampling 3x3 one (sub-pixel): 4 taps per output; a 3x3 conv: 9
+    return BATCH * (2 * n) ** 2 * 4 * cin * cout if kind in ("transpose", "upsample") else BATCH * n * n * 9 * cin * cout
 
 
 def _median(fn, sync):
@@ -57,14 +61,15 @@ def child(lib: str, cores: int) -> dict:
     out = {}
     if lib == "xla":
         import jax
-        from gbas_jax.models.ops import conv2d, conv_transpose
+        from gbas_jax.models.ops import conv2d, conv_transpose, upsample_conv
         jax.config.update("jax_default_matmul_precision", "highest")
+        fns = {"transpose": lambda x, k: conv_transpose(x, k, 2, 1), "upsample": upsample_conv,
+               "conv3": lambda x, k: conv2d(x, k, (1, 1), ((1, 1), (1, 1)), (1, 1))}
         for name, kind, n, cin, cout in SHAPES:
             x = jax.numpy.asarray(rng.standard_normal((BATCH, n, n, cin)), jax.numpy.float32)
             size = 4 if kind == "transpose" else 3
             k = jax.numpy.asarray(rng.standard_normal((size, size, cin, cout)), jax.numpy.float32)
-            f = jax.jit((lambda x, k: conv_transpose(x, k, 2, 1)) if kind == "transpose"
-                        else (lambda x, k: conv2d(x, k, (1, 1), ((1, 1), (1, 1)), (1, 1))))
+            f = jax.jit(fns[kind])
             out[name] = _median(lambda: f(x, k), jax.block_until_ready)
     else:
         import torch
@@ -74,7 +79,11 @@ def child(lib: str, cores: int) -> dict:
                 m = (torch.nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False) if kind == "transpose"
                      else torch.nn.Conv2d(cin, cout, 3, 1, 1, bias=False)).to(memory_format=torch.channels_last)
                 x = torch.randn(BATCH, cin, n, n).to(memory_format=torch.channels_last)
-                out[name] = _median(lambda: m(x), lambda y: y)
+                if kind == "upsample":    # as TorchPGGAN: interpolate, then convolve
+                    out[name] = _median(lambda: m(torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")),
+                                        lambda y: y)
+                else:
+                    out[name] = _median(lambda: m(x), lambda y: y)
     return out
 
 
