@@ -70,15 +70,20 @@ def crossover(rows):
     return None
 
 
+def _regret(rows, takes_kept):
+    """Points that ``takes_kept(row)`` sends the slower way, and the time that
+    costs: ``(sum of |log speed-up| over them, them)``."""
+    wrong = [r for r in rows if takes_kept(r) != (r["speedup"] > 1.0)]
+    return sum(abs(math.log(r["speedup"])) for r in wrong), wrong
+
+
 def least_regret_threshold(rows):
     """The threshold ``t`` (kept path when the MAC ratio exceeds ``t``), among the
-    measured ratios, that loses the least time over all points: the sum of
-    ``|log speed-up|`` over the points it sends the wrong way.  Returns
-    ``(t, regret, wrong)``; the smallest such ``t`` on ties."""
+    measured ratios, that loses the least time over all points (:func:`_regret`).
+    Returns ``(t, regret, wrong)``; the smallest such ``t`` on ties."""
     best = None
     for t in sorted({r["mac_ratio"] for r in rows}):
-        wrong = [r for r in rows if (r["mac_ratio"] > t) != (r["speedup"] > 1.0)]
-        regret = sum(abs(math.log(r["speedup"])) for r in wrong)
+        regret, wrong = _regret(rows, lambda r: r["mac_ratio"] > t)
         if best is None or regret < best[1] - 1e-12:
             best = (t, regret, wrong)
     return best
@@ -92,8 +97,7 @@ def least_regret_cost_model(rows):
     best = None
     for a in [0.0] + [0.5 * 2 ** (i / 8) for i in range(49)]:
         for b in [0.0] + [2 ** (i / 6) for i in range(55)]:
-            wrong = [r for r in rows if (r["mac_ratio"] > a + b / r["sizes"][1]) != (r["speedup"] > 1.0)]
-            regret = sum(abs(math.log(r["speedup"])) for r in wrong)
+            regret, wrong = _regret(rows, lambda r: r["mac_ratio"] > a + b / r["sizes"][1])
             if best is None or regret < best[2] - 1e-12:
                 best = (a, b, regret, wrong)
     return best
@@ -143,7 +147,7 @@ def main(argv=None):
               f"losing at most {max([1.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong2]):.2f}x at one point "
               f"(sum of |log speed-up| {regret2:.2f}). `gbas_jax.core.kept` uses A = {kept.KEPT_MAC_COST_CPU:g}, "
               f"B = {kept.KEPT_GATHER_COST_CPU:g} (round values in the fit's flat optimum): "
-              f"{sum((r['mac_ratio'] > kept.min_mac_ratio('cpu', r['sizes'][1])) != (r['speedup'] > 1) for r in rows)} "
+              f"{len(_regret(rows, lambda r: r['mac_ratio'] > kept.min_mac_ratio('cpu', r['sizes'][1]))[1])} "
               f"points the slower way."]
     write_text(os.path.join(args.out, "kept_crossover.md"), "\n".join(lines) + "\n")
     import matplotlib

@@ -19,6 +19,21 @@ def as_tensor(x) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.asarray(x, np.float32)))
 
 
+def dense_weight_nchw(kernel, size: int, channels: int) -> np.ndarray:
+    """A Flax Dense kernel ``(D_in, size*size*channels)`` whose columns are in NHWC
+    order ``(i, j, c)`` as an ``nn.Linear`` weight ``(channels*size*size, D_in)``
+    whose rows are in NCHW order ``(c, i, j)``: the Linear output is the NCHW map."""
+    kernel = np.asarray(kernel)
+    d_in = kernel.shape[0]
+    return kernel.reshape(d_in, size, size, channels).transpose(3, 1, 2, 0).reshape(-1, d_in)
+
+
+def conv_weight(kernel) -> np.ndarray:
+    """A Flax ``Conv`` kernel ``(kh, kw, in, out)`` (a correlation, like PyTorch) as a
+    ``Conv2d`` weight ``(out, in, kh, kw)``."""
+    return np.asarray(kernel).transpose(3, 2, 0, 1)
+
+
 class MirrorBase(nn.Module):
     """The decomposition of :class:`gbas_jax.Generator` in PyTorch (NCHW inside)."""
 

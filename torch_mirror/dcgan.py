@@ -60,7 +60,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import MirrorBase, as_tensor as _t
+from .base import MirrorBase, as_tensor as _t, conv_weight, dense_weight_nchw
 
 
 def _geometry(image_size: int):
@@ -124,14 +124,13 @@ class TorchDCGAN(MirrorBase):
             kern = np.asarray(P[f"linears_{k}"]["kernel"], np.float32)
             if k == 0:
                 # (Dz, b*b*w) NHWC columns -> (w*b*b, Dz) NCHW rows.
-                wt = kern.reshape(net.latent_dim, b, b, net.widths[0]).transpose(3, 1, 2, 0)
-                wt = wt.reshape(-1, net.latent_dim)
+                wt = dense_weight_nchw(kern, b, net.widths[0])
             elif k < net.ups or k == net.num_layers:
                 assert kern.shape[:2] == (4, 4), kern.shape
                 wt = kern[::-1, ::-1].transpose(2, 3, 0, 1)           # (in, out, kh, kw)
             else:
                 assert kern.shape[:2] == (3, 3), kern.shape
-                wt = kern.transpose(3, 2, 0, 1)                       # (out, in, kh, kw)
+                wt = conv_weight(kern)
             weights.append(np.ascontiguousarray(wt))
             shifts.append(None)
         with torch.no_grad():

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import MirrorBase, as_tensor
+from .base import MirrorBase, as_tensor, conv_weight, dense_weight_nchw
 
 PIXEL_NORM_EPS = 1e-8
 
@@ -86,7 +86,6 @@ class TorchPGGAN(MirrorBase):
             self.upsample.append(up)
         self.linears = nn.ModuleList(linears)
         self.scales = [1.0] * (self.num_layers + 2)
-        self.late = [None] * (self.num_layers + 2)
         self.eval()
 
     @classmethod
@@ -102,17 +101,17 @@ class TorchPGGAN(MirrorBase):
         net = cls(m.latent_dim, m.widths, m.channels, m.layout, m.normalization, m.leak,
                   m.output_clamp, fold=fold)
         P = gen.params["params"]
-        w0, dz = net.widths[0], net.latent_dim
+        w0 = net.widths[0]
         with torch.no_grad():
             for layer in range(1, net.num_layers + 2):
                 c = float(m.weight_scale(layer))
                 kern = np.asarray(P[f"linears_{layer - 1}"]["kernel"], np.float64)
                 b = np.asarray(P[f"bias_{layer - 1}"], np.float64)
                 if layer == 1:
-                    wt = kern.reshape(dz, 4, 4, w0).transpose(3, 1, 2, 0).reshape(-1, dz)
+                    wt = dense_weight_nchw(kern, 4, w0)
                     b = b.reshape(4, 4, w0).transpose(2, 0, 1).reshape(-1)
                 else:
-                    wt = kern.transpose(3, 2, 0, 1)
+                    wt = conv_weight(kern)
                 lin = net.linears[layer - 1]
                 if fold:
                     wt = c * wt
@@ -122,16 +121,10 @@ class TorchPGGAN(MirrorBase):
                 lin.weight.copy_(as_tensor(wt))
                 if lin.bias is not None:
                     lin.bias.copy_(as_tensor(b))
-                else:
-                    net.late[layer] = as_tensor(b).view(1, -1, 4, 4) if layer == 1 else \
-                        as_tensor(b).view(1, -1, 1, 1)
+                else:   # a buffer: moves and casts with the module
+                    shape = (1, -1, 4, 4) if layer == 1 else (1, -1, 1, 1)
+                    net.register_buffer(f"late_bias_{layer}", as_tensor(b).view(shape))
         return net.finish(channels_last, dtype)
-
-    def _apply(self, fn, *args, **kwargs):
-        # keep the late (unfolded dissect) biases on the module's device and dtype
-        out = super()._apply(fn, *args, **kwargs)
-        self.late = [None if t is None else fn(t) for t in self.late]
-        return out
 
     # -- the decomposition (mirrors gbas_jax.Generator) ------------------------
     def input_transform(self, z: torch.Tensor) -> torch.Tensor:
@@ -148,8 +141,9 @@ class TorchPGGAN(MirrorBase):
             x = x.view(x.shape[0], self.widths[0], 4, 4)
         if self.scales[layer] != 1.0:
             x = x * self.scales[layer]
-        if self.late[layer] is not None:
-            x = x + self.late[layer]
+        late = getattr(self, f"late_bias_{layer}", None)   # unfolded dissect: bias after the scale
+        if late is not None:
+            x = x + late
         return x
 
     def activation(self, a: torch.Tensor, layer: int) -> torch.Tensor:

@@ -11,14 +11,13 @@ from typing import Callable
 
 import flax.linen as nn
 
-from ..core.model import upsample_subpixel_applies
 from .ops import conv2d, conv_transpose, upsample2, upsample_conv
 
 
 class Conv(nn.Module):
     """Cross-correlation ``(B, H, W, in) -> (B, H', W', out)``, symmetric padding;
-    with ``upsample=2``, of the nearest-neighbour x2 upsampled input (a 3x3,
-    padding 1, stride 1 one through :func:`gbas_jax.models.ops.upsample_conv`)."""
+    with ``upsample=2``, of the nearest-neighbour x2 upsampled input (stride 1:
+    through :func:`gbas_jax.models.ops.upsample_conv`)."""
 
     features: int
     kernel_size: int
@@ -35,8 +34,8 @@ class Conv(nn.Module):
         p = self.padding
         if self.upsample not in (1, 2):
             raise ValueError(f"Conv upsample must be 1 or 2, got {self.upsample}")
-        if self.upsample == 2 and self.stride == 1 and upsample_subpixel_applies(self.kernel_size, p):
-            y = upsample_conv(x, k)
+        if self.upsample == 2 and self.stride == 1:
+            y = upsample_conv(x, k, p)          # a sub-pixel convolution where one exists
         else:
             x = upsample2(x) if self.upsample == 2 else x
             y = conv2d(x, k, (self.stride, self.stride), ((p, p), (p, p)), (1, 1))

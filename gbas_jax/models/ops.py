@@ -151,8 +151,9 @@ def upsample2(x):
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
-def _upsample_conv_direct(x, k):
-    return conv2d(upsample2(x), k, (1, 1), ((1, 1), (1, 1)), (1, 1))
+def _upsample_conv_direct(x, k, padding: int = 1):
+    p = padding
+    return conv2d(upsample2(x), k, (1, 1), ((p, p), (p, p)), (1, 1))
 
 
 def _upsample_conv_subpixel(x, k):
@@ -168,16 +169,18 @@ def _upsample_conv_subpixel(x, k):
     return _subpixel(x, kernels, [-1, 0], 2)
 
 
-def upsample_conv(x, k):
-    r"""A 3x3 convolution (padding 1) of the nearest-neighbour x2 upsampled ``x``:
-    ``(B, H, W, C_in) -> (B, 2H, 2W, C_out)``, ``k`` ``(3, 3, C_in, C_out)``.
+def upsample_conv(x, k, padding: int = 1):
+    r"""A stride-1 convolution (symmetric ``padding``) of the nearest-neighbour x2
+    upsampled ``x``: ``(B, H, W, C_in) -> (B, 2H + 2p - K + 1, ..., C_out)``, ``k``
+    ``(K, K, C_in, C_out)``.
 
-    On a CPU as a sub-pixel convolution: each output phase sees only two distinct
+    For a 3x3 kernel with padding 1, on a CPU, a sub-pixel convolution: each
+    output phase sees only two distinct
     input rows and columns, so the 9 taps fold into 4 (per axis, phase 0:
     :math:`x[m-1] k_0 + x[m] (k_1 + k_2)`, phase 1: :math:`x[m] (k_0 + k_1) +
     x[m+1] k_2`); no upsampled map is built and the multiply-adds fall 2.25x.
     Other devices upsample and convolve.  Same values up to float32 rounding.
     """
-    if k.shape[0] != k.shape[1] or not upsample_subpixel_applies(k.shape[0], 1):
-        return _upsample_conv_direct(x, k)
+    if k.shape[0] != k.shape[1] or not upsample_subpixel_applies(k.shape[0], padding):
+        return _upsample_conv_direct(x, k, padding)
     return lax.platform_dependent(x, k, cpu=_upsample_conv_subpixel, default=_upsample_conv_direct)
