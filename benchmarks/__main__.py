@@ -41,8 +41,10 @@ def _machine(device):
     return info
 
 
-def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool):
-    """The list of measurements: dicts with a ``kind`` and its settings."""
+def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool, e2e_queries=None):
+    """The list of measurements: dicts with a ``kind`` and its settings.
+    ``e2e_queries``: queries of the end-to-end runs (default 64 for gbas-jax, 8 for
+    PyTorch, whose queries run one after another)."""
     from .suite import has_torch_mirror
     torch_impls = ("batched_torch", "reference_torch") if has_torch else ()
     n_main = 64 if quick else 500
@@ -62,13 +64,13 @@ def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool):
         for q in ((0,) if quick else (0, 1, 2)):
             jobs += [dict(kind="tto", group="targets", model="dcgan-mnist", layer=layer, query=q,
                           cap=60 if quick else 3000, impl=i) for i in tto_impls]
-    q = 4 if quick else 64
+    q = 4 if quick else (e2e_queries or 64)
     # End to end: gbas-jax at its defaults (BerOpt until it converges); PyTorch with
     # the plain BerOpt (300 steps of 8 masks, as the library ran before).
     jobs.append(dict(kind="batch", group="targets", model=models[0], layer=2, queries=q, impl="jax",
                      ber_steps=100 if quick else 2000, capacity=n_main))
     if has_torch and has_torch_mirror(models[0]):
-        jobs.append(dict(kind="batch", group="targets", model=models[0], layer=2, queries=2 if quick else 8,
+        jobs.append(dict(kind="batch", group="targets", model=models[0], layer=2, queries=2 if quick else (e2e_queries or 8),
                          impl="batched_torch", ber_steps=30 if quick else 300, capacity=n_main))
     if skip_sweeps:
         return jobs
@@ -319,6 +321,10 @@ def main(argv=None):
     ap.add_argument("--precision", default="highest", choices=("default", "high", "highest"),
                     help="jax_default_matmul_precision (and TF32 off in PyTorch unless 'default')")
     ap.add_argument("--torch-threads", type=int, default=None, help="PyTorch CPU threads (default: all cores)")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated kinds of measurement to run (rrt, beropt, tto, batch, kept)")
+    ap.add_argument("--e2e-queries", type=int, default=None,
+                    help="queries of the end-to-end runs, in every implementation (default: 64 gbas-jax, 8 PyTorch)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     args.argv = argv
@@ -342,7 +348,10 @@ def main(argv=None):
         ap.error(f"unknown model {bad[0]!r}; known: {sorted(MODELS)}")
     if args.quick:
         models = models[:1]
-    jobs = plan(args.quick, models, args.skip_sweeps, has_torch)
+    jobs = plan(args.quick, models, args.skip_sweeps, has_torch, args.e2e_queries)
+    if args.only:
+        kinds = set(args.only.split(","))
+        jobs = [j for j in jobs if j["kind"] in kinds]
     os.makedirs(args.out, exist_ok=True)
     from tqdm import tqdm
     records, cache, t0 = [], {}, time.perf_counter()

@@ -1,60 +1,110 @@
 #!/usr/bin/env bash
-# The GPU run: everything the accelerator issues need, in one script that fits a
-# 10-minute call (each stage time-boxed; every stage writes as it goes).
-#   OUT=... bash benchmarks/gpu.sh
-# Stages (STAGES, default "versions precision batch memory bench"):
-#   precision  full-width 256x256 PGGAN: egbas per layer at float32 / tf32 / bfloat16
-#              (equal BerOpt steps) and the converged default      -> $OUT/pggan_precision.json
-#   batch      egbas_batch of $QUERIES PGGAN queries vs single calls -> $OUT/pggan_batch.json
-#   memory     peak device memory per batch size, a fresh process each,
-#              preallocation off                                      -> $OUT/pggan_memory_B.json
-#   bench      python -m benchmarks --skip-sweeps on CUDA (dcgan-mnist end to end over 8
-#              queries against batched_torch, time to objective)     -> $OUT/bench/
-# The compilation cache lives in $OUT/xla-cache; give a first run's copy as
-# CACHE_IN (e.g. a carried folder) and a rerun skips the compilation.
+# The GPU run of the paper-scale PGGAN checks, in one call that fits a lent machine's
+# 10-minute command limit (the whole script stops itself after $DEADLINE seconds;
+# every stage is time-boxed and writes as it goes).
+#   OUT=DIR bash benchmarks/gpu.sh
+#   OUT=DIR CACHE_IN=DIR bash benchmarks/gpu.sh     # a rerun: DIR holds a first run's xla-cache.tgz.*
+#   SMALL=1 JAX_PLATFORMS=cpu OUT=DIR bash benchmarks/gpu.sh    # the CPU dry run (tiny sizes)
+# Stages:
+#   versions  nvidia-smi, jax / flax / optax / torch versions            -> versions.txt
+#   warm      in parallel, one process per (layer, precision): every program of the
+#             precision stage runs once, filling JAX's persistent compilation cache;
+#             beside them, fresh processes (preallocation off) measure the peak device
+#             memory of egbas_batch at 8 and 32 queries                    -> memory_B.json
+#   precision 256x256 PGGAN, layers 2 / 4 / 6: egbas at float32 / tf32 / bfloat16 at
+#             equal BerOpt steps, the float32 noise floor, the converged BerOpt at
+#             tf32 and bfloat16; timed after compilation                   -> precision.json
+#   batch     egbas_batch of 8 queries against 8 single calls              -> batch.json
+#   bench     python -m benchmarks on CUDA: dcgan-mnist GB-RRT targets and end to end
+#             over 8 queries against batched_torch (PyTorch on the same GPU) -> bench/
+# Everything lands in $WORK/results and is packed into $OUT/results.tgz after each
+# stage; the compilation cache is packed into $OUT/xla-cache.tgz.* (15 MiB parts) at
+# the end when it is small enough to come back.
 set -uo pipefail
 OUT=${OUT:-out/gpu}
-STAGES=${STAGES:-versions precision batch memory bench}
-QUERIES=${QUERIES:-8}
+WORK=${WORK:-/tmp/gbas-gpu}
+DEADLINE=${DEADLINE:-480}
+LAYERS=${LAYERS:-2 4 6}
 PY=${PYTHON:-python3}
-mkdir -p "$OUT"
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-# JAX's persistent compilation cache, set through its environment variables (what
-# gbas_jax.io.cache.enable_compile_cache does from Python).
-export JAX_COMPILATION_CACHE_DIR="$OUT/xla-cache"
-export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
-mkdir -p "$JAX_COMPILATION_CACHE_DIR"
-if [ -n "${CACHE_IN:-}" ] && [ -d "$CACHE_IN" ]; then cp -r "$CACHE_IN/." "$JAX_COMPILATION_CACHE_DIR/"; fi
-run() {  # run SECONDS MODULE ARGS...: a time-boxed python stage
-  local secs=$1 name=$2; shift 2
-  timeout "$secs" $PY -m "$name" "$@"
-}
+if [ -n "${SMALL:-}" ]; then
+  PGGAN_ARGS=${PGGAN_ARGS:---resolution 32 --max-width 32 --ber-steps 50 --repeats 1}
+  BENCH_ARGS=${BENCH_ARGS:---quick}
+  BATCH_SIZES=${BATCH_SIZES:-2 4}
+fi
+PGGAN_ARGS=${PGGAN_ARGS:-}
+BENCH_ARGS=${BENCH_ARGS:-}
+BATCH_SIZES=${BATCH_SIZES:-8 32}
+RES=$WORK/results
+CACHE=$WORK/xla-cache
+rm -rf "$RES"
+mkdir -p "$OUT" "$RES" "$CACHE"
 start=$(date +%s)
-if [[ " $STAGES " == *" versions "* ]]; then
-  { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
-    $PY -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
-    $PY -c "import torch; print('torch', torch.__version__)" 2>/dev/null; } > "$OUT/versions.txt" 2>&1
-  cat "$OUT/versions.txt"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+# JAX's persistent compilation cache through its environment variables (what
+# gbas_jax.io.cache.enable_compile_cache does from Python), every program cached.
+export JAX_COMPILATION_CACHE_DIR=$CACHE
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
+if [ -n "${CACHE_IN:-}" ] && ls "$CACHE_IN"/xla-cache.tgz.* > /dev/null 2>&1; then
+  cat "$CACHE_IN"/xla-cache.tgz.* | tar xzf - -C "$WORK" && echo "cache in: $(ls "$CACHE" | wc -l) entries"
 fi
-if [[ " $STAGES " == *" precision "* ]]; then
-  run 240 benchmarks.pggan_gpu precision --out "$OUT/pggan_precision.json" ${PGGAN_ARGS:-} > "$OUT/precision_log.txt" 2>&1
-  tail -4 "$OUT/precision_log.txt"
-fi
-if [[ " $STAGES " == *" batch "* ]]; then
-  run 150 benchmarks.pggan_gpu batch --queries "$QUERIES" --out "$OUT/pggan_batch.json" ${PGGAN_ARGS:-} \
-    > "$OUT/batch_log.txt" 2>&1
-  tail -2 "$OUT/batch_log.txt"
-fi
-if [[ " $STAGES " == *" memory "* ]]; then
-  for b in 1 2 4 $QUERIES; do
-    XLA_PYTHON_CLIENT_PREALLOCATE=false run 60 benchmarks.pggan_gpu memory --queries $b \
-      --out "$OUT/pggan_memory_$b.json" ${PGGAN_ARGS:-} >> "$OUT/memory_log.txt" 2>&1
+
+pack() { tar czf "$OUT/results.tgz" -C "$WORK" results; }
+left() { echo $(( DEADLINE - ($(date +%s) - start) )); }
+# stage NAME SECONDS CMD...: run CMD time-boxed to min(SECONDS, time left), log to NAME.log
+stage() {
+  local name=$1 want=$2; shift 2
+  local l; l=$(left); (( l < want )) && want=$l
+  if (( want < 15 )); then echo "[$name] skipped: $l s left" | tee -a "$RES/skipped.txt"; return; fi
+  local t=$(date +%s)
+  timeout "$want" "$@" > "$RES/$name.log" 2>&1
+  local rc=$?
+  echo "[$name] rc $rc, $(( $(date +%s) - t )) s (box $want s)" | tee -a "$RES/stages.txt"
+  pack
+}
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
+  $PY -c "import jax, jaxlib, flax, optax; print('jax', jax.__version__, 'jaxlib', jaxlib.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())"
+  $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())" 2>/dev/null; } > "$RES/versions.txt" 2>&1
+cat "$RES/versions.txt"
+
+# warm: 3 processes per layer (float32 with its noise floor; tf32 and bfloat16 each
+# with their converged run) and the memory processes, all at once, each time-boxed.
+warm_box=$(left); (( warm_box > 170 )) && warm_box=170
+t=$(date +%s)
+pids=()
+bg() {  # bg NAME ARGS...: one time-boxed background process, preallocation off
+  local name=$1; shift
+  XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "$warm_box" $PY -m benchmarks.pggan_gpu "$@" $PGGAN_ARGS \
+    > "$RES/$name.log" 2>&1 &
+  pids+=($!)
+}
+for layer in $LAYERS; do
+  bg "warm_${layer}_float32" precision --warm-only --layers "$layer" --precisions float32 --default-precisions \
+    --out "$RES/warm_${layer}_float32.json"
+  for p in tf32 bfloat16; do
+    bg "warm_${layer}_$p" precision --warm-only --layers "$layer" --precisions "$p" --default-precisions "$p" \
+      --out "$RES/warm_${layer}_$p.json"
   done
-  tail -4 "$OUT/memory_log.txt"
+done
+for b in $BATCH_SIZES; do
+  bg "memory_$b" memory --queries "$b" --layers $LAYERS --out "$RES/memory_$b.json"
+done
+bad=0
+for pid in "${pids[@]}"; do wait "$pid" || bad=$((bad + 1)); done
+echo "[warm] ${#pids[@]} processes, $bad failed, $(( $(date +%s) - t )) s (box $warm_box s)" | tee -a "$RES/stages.txt"
+pack
+stage precision 150 $PY -m benchmarks.pggan_gpu precision --layers $LAYERS --out "$RES/precision.json" $PGGAN_ARGS
+first_b=${BATCH_SIZES%% *}
+stage batch 90 $PY -m benchmarks.pggan_gpu batch --queries "$first_b" --layers $LAYERS --out "$RES/batch.json" $PGGAN_ARGS
+stage bench 120 $PY -m benchmarks --device cuda --skip-sweeps --models dcgan-mnist --only rrt,batch \
+  --e2e-queries 8 --precision highest --out "$RES/bench" --no-progress $BENCH_ARGS
+$PY -m benchmarks.pggan_gpu summary "$RES" | tee "$RES/summary.txt"
+pack
+size=$(du -sm "$CACHE" | cut -f1)
+if (( size <= 150 )); then
+  tar czf - -C "$WORK" xla-cache | split -b 15M - "$OUT/xla-cache.tgz."
+  parts=$(ls "$OUT"/xla-cache.tgz.* | wc -l)
+  if (( parts > 4 )); then rm -f "$OUT"/xla-cache.tgz.*; echo "cache: $parts parts of 15 MiB, too many to come back"; fi
 fi
-if [[ " $STAGES " == *" bench "* ]]; then
-  run 150 benchmarks --device cuda --skip-sweeps --models dcgan-mnist --precision highest \
-    --out "$OUT/bench" --no-progress > "$OUT/bench_log.txt" 2>&1
-  tail -4 "$OUT/bench_log.txt"
-fi
+echo "cache: $(ls "$CACHE" | wc -l) entries, ${size} MiB"
 echo "total $(( $(date +%s) - start )) s"

@@ -1,19 +1,28 @@
 """Paper-scale PGGAN on an accelerator: precision, speed, batches and memory.
 
     python -m benchmarks.pggan_gpu precision --out FILE.json   # egbas per layer and precision
+    python -m benchmarks.pggan_gpu precision --warm-only --layers 2 --precisions tf32 --out W.json
     python -m benchmarks.pggan_gpu batch --queries 8 --out FILE.json
-    python -m benchmarks.pggan_gpu memory --queries 1 --out FILE.json   # one batch size per process
+    python -m benchmarks.pggan_gpu memory --queries 32 --out FILE.json   # one batch size per process
 
 The model: a full-width 256x256 PGGAN with random weights (pytorch_GAN_zoo layout,
 widths 512-512-512-512-256-128-64, Dz 512); ``--resolution`` / ``--max-width``
-shrink it for a CPU dry run.  ``precision``: for each layer, one ``egbas`` call per
-``ber_precision`` (float32, tf32, bfloat16) at equal BerOpt steps (``ber_tol=0``),
-after compilation, and the converged default; the noise floor of the objective J
-and of the kept set is two float32 runs with different batch shapes (``egbas`` and
-row 0 of a 2-query ``egbas_batch``).  ``batch``: ``egbas_batch`` of ``--queries``
-against as many single calls.  ``memory``: the device's peak bytes for one batch
-size against ``memory_per_query`` (run each size in a fresh process, preallocation
-off).  Every measurement is written to the JSON file as soon as it is made.
+shrink it for a CPU dry run.
+
+``precision``: for each layer, one ``egbas`` call per ``ber_precision`` at equal
+BerOpt steps (``ber_steps=--ber-steps``, ``ber_tol=0``), and the converged BerOpt
+(library defaults) at each of ``--default-precisions``; every call timed after
+compilation.  The noise floor of the objective J and of the kept set is two
+float32 runs with different batch shapes (``egbas`` and row 0 of a 2-query
+``egbas_batch`` with the same key).  ``--warm-only`` runs each program once and
+times nothing: several such processes in parallel fill JAX's persistent
+compilation cache (``benchmarks/gpu.sh``), so the timing process compiles nothing.
+
+``batch``: ``egbas_batch`` of ``--queries`` (library defaults) against as many
+single calls, and the device's peak bytes right after the batch.  ``memory``: the
+peak bytes of one batch size against ``memory_per_query`` x queries (run each size
+in a fresh process with preallocation off).  Every measurement is written to the
+JSON file as soon as it is made.
 """
 
 from __future__ import annotations
@@ -25,10 +34,6 @@ import time
 from .records import write_json
 
 
-def _save(rec, path):
-    write_json(path, rec)
-
-
 def _jaccard(a, b):
     import numpy as np
     a, b = np.asarray(a) != 0, np.asarray(b) != 0
@@ -36,16 +41,161 @@ def _jaccard(a, b):
     return float(np.sum(a & b) / union) if union else 1.0
 
 
+def _versions():
+    import flax
+    import jax
+    import jaxlib
+    import optax
+    dev = jax.devices()[0]
+    return {"device": str(dev), "device_kind": dev.device_kind, "backend": jax.default_backend(),
+            "jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "default_matmul_precision": jax.config.jax_default_matmul_precision}
+
+
+def _peak_bytes():
+    import jax
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats.get("peak_bytes_in_use")
+
+
+def _timed(fn, repeats):
+    """``(seconds of each call, last output)``: ``repeats`` calls after one untimed call."""
+    import jax
+    out = jax.block_until_ready(fn())
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t)
+    return times, out
+
+
+def _row(kind, layer, prec, times, res):
+    import numpy as np
+    return {"kind": kind, "layer": layer, "ber_precision": prec, "times_s": times,
+            "median_s": float(np.median(times)) if times else None, "ber_steps": int(res.ber_steps),
+            "converged": bool(res.ber_converged), "objective": float(res.objective),
+            "num_kept": int(res.num_kept), "samples": int(res.tree.num_samples),
+            "iterations": int(res.tree.iterations)}
+
+
+def precision_runs(gen, z0, layer, args, rec, save, *, key):
+    """The equal-steps comparison and the converged default at one layer."""
+    import jax
+
+    import gbas_jax as gb
+    base = gb.EGBASConfig(ber_lambda=args.ber_lambda, step_size=args.step_size)
+    fixed = base.replace(ber_steps=args.ber_steps, ber_tol=0.0)
+    warm = args.warm_only
+    ref = None
+    for p in args.precisions:
+        cfg = fixed.replace(ber_precision=p)
+        call = lambda: gb.egbas(gen, z0, layer, cfg, key=key)             # noqa: E731
+        t = time.perf_counter()
+        times, res = _timed(call, 0 if warm else (1 if p == "float32" else args.repeats))
+        run = _row("egbas", layer, p, times, res)
+        run["first_s"] = time.perf_counter() - t - sum(times)
+        if p == "float32":
+            ref = res
+            # Noise floor: the same float32 run in another batch shape (row 0 of a
+            # 2-query batch gets the first of key's two splits).
+            z2 = jax.numpy.stack([z0, -z0])
+            row = jax.block_until_ready(gb.egbas_batch(gen, z2, layer, cfg, key=key))
+            single = gb.egbas(gen, z0, layer, cfg, key=jax.random.split(key, 2)[0])
+            run["noise_objective_rel"] = abs(float(row.objective[0]) - float(single.objective)) / \
+                float(single.objective)
+            run["noise_jaccard"] = _jaccard(row.indicator[0], single.indicator)
+            run["noise_num_kept"] = [int(row.num_kept[0]), int(single.num_kept)]
+        elif ref is not None:
+            run["objective_rel_vs_float32"] = abs(run["objective"] - float(ref.objective)) / float(ref.objective)
+            run["jaccard_vs_float32"] = _jaccard(res.indicator, ref.indicator)
+        rec["runs"].append(run)
+        print(json.dumps(run), flush=True)
+        save()
+    for p in args.default_precisions:
+        cfg = base.replace(ber_precision=p)
+        t = time.perf_counter()
+        times, res = _timed(lambda: gb.egbas(gen, z0, layer, cfg, key=key), 0 if warm else args.repeats)
+        run = _row("egbas-converged", layer, p, times, res)
+        run["first_s"] = time.perf_counter() - t - sum(times)
+        rec["runs"].append(run)
+        print(json.dumps(run), flush=True)
+        save()
+
+
+def _load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def summarise(folder) -> str:
+    """The headline figures of a ``benchmarks/gpu.sh`` results folder, as text."""
+    import glob
+    import os
+    lines = []
+    prec = _load(os.path.join(folder, "precision.json"))
+    if prec:
+        lines.append(f"device {prec['device_kind']}, jax {prec['jax']}")
+        runs = prec["runs"]
+        for layer in sorted({r["layer"] for r in runs}):
+            rs = {(r["kind"], r["ber_precision"]): r for r in runs if r["layer"] == layer}
+            f32 = rs.get(("egbas", "float32"))
+            for (kind, p), r in rs.items():
+                extra = ""
+                if kind == "egbas" and p != "float32" and f32 and r["median_s"]:
+                    extra = (f" speed-up {f32['median_s'] / r['median_s']:.2f}x, J rel {r['objective_rel_vs_float32']:.4f}"
+                             f", jaccard {r['jaccard_vs_float32']:.3f}")
+                if kind == "egbas" and p == "float32":
+                    extra = f" noise: J rel {r['noise_objective_rel']:.4f}, jaccard {r['noise_jaccard']:.3f}"
+                lines.append(f"L{layer} {kind:16s} {p:9s} {r['median_s']:.3f} s, {r['ber_steps']} steps, "
+                             f"J {r['objective']:.5f}, kept {r['num_kept']}{extra}")
+    batch = _load(os.path.join(folder, "batch.json"))
+    if batch and batch["runs"]:
+        r = batch["runs"][0]
+        lines.append(f"egbas_batch {r['queries']} q: {r['batch_s']:.2f} s ({r['queries_per_s']:.2f} q/s) vs singles "
+                     f"{r['single_calls_s']:.2f} s ({r['single_queries_per_s']:.2f} q/s); peak {r['peak_bytes']}, "
+                     f"predicted {r['predicted_bytes']}")
+    for path in sorted(glob.glob(os.path.join(folder, "memory_*.json"))):
+        m = _load(path)
+        if m and m["runs"]:
+            r = m["runs"][0]
+            ratio = r["peak_bytes"] / r["predicted_bytes"] if r["peak_bytes"] else float("nan")
+            lines.append(f"memory {r['queries']} q: peak {r['peak_bytes']} / predicted {r['predicted_bytes']} = "
+                         f"{ratio:.2f}, {r['first_s']:.1f} s with compilation")
+    bench = _load(os.path.join(folder, "bench", "results.json"))
+    if bench:
+        for r in bench["records"]:
+            if r["kind"] == "batch":
+                lines.append(f"bench e2e {r['model']} {r['impl']}: {r.get('queries')} q, {r.get('queries_per_s')} q/s")
+            elif r["kind"] == "rrt":
+                lines.append(f"bench rrt {r['model']} L{r['layer']} {r['impl']}: {r.get('candidates_per_s')} cand/s")
+    return "\n".join(lines) if lines else "no results"
+
+
 def main(argv=None):
+    import sys
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["summary"]:
+        print(summarise(argv[1]))
+        return None
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("precision", "batch", "memory"))
+    ap.add_argument("what", choices=("precision", "batch", "memory", "summary"))
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--max-width", type=int, default=512)
     ap.add_argument("--layers", type=int, nargs="+", default=[2, 4, 6])
     ap.add_argument("--queries", type=int, default=8)
     ap.add_argument("--ber-steps", type=int, default=600, help="BerOpt steps of the equal-steps comparison")
     ap.add_argument("--ber-lambda", type=float, default=0.1)
-    ap.add_argument("--precisions", nargs="+", default=["float32", "tf32", "bfloat16"])
+    ap.add_argument("--step-size", type=float, default=0.2)
+    ap.add_argument("--precisions", nargs="*", default=["float32", "tf32", "bfloat16"],
+                    help="equal-steps comparison (float32 first: the others are compared with it)")
+    ap.add_argument("--default-precisions", nargs="*", default=["tf32", "bfloat16"],
+                    help="precisions of the converged (library-default) BerOpt runs")
+    ap.add_argument("--repeats", type=int, default=2, help="timed calls per program (float32: 1)")
+    ap.add_argument("--warm-only", action="store_true", help="run every program once, time nothing")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
@@ -54,85 +204,58 @@ def main(argv=None):
 
     import gbas_jax as gb
 
+    t0 = time.perf_counter()
     gen = gb.models.pggan(key=jax.random.key(0), latent_dim=512, resolution=args.resolution,
                           max_width=args.max_width, bias_scale=0.1)
-    base = gb.EGBASConfig(ber_lambda=args.ber_lambda, step_size=0.2)
-    dev = jax.devices()[0]
-    rec = {"what": args.what, "device": str(dev), "device_kind": dev.device_kind, "backend": jax.default_backend(),
-           "jax": jax.__version__, "resolution": args.resolution, "widths": list(gen.model.module.widths),
-           "config": {k: v for k, v in base.__dict__.items()}, "runs": []}
+    param_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(gen))
+    rec = {"what": args.what, **_versions(), "resolution": args.resolution,
+           "widths": list(gen.model.module.widths), "param_bytes": int(param_bytes), "argv": vars(args), "runs": []}
 
-    def timed(fn, repeats=2):
-        times, out = [], None
-        for _ in range(repeats + 1):
-            t = time.perf_counter()
-            out = jax.block_until_ready(fn())
-            times.append(time.perf_counter() - t)
-        return times[0], float(np.median(times[1:])), out
+    def save():
+        rec["elapsed_s"] = time.perf_counter() - t0
+        write_json(args.out, rec)
 
     z0s = jax.random.normal(jax.random.key(2), (max(2, args.queries), 512))
+    base = gb.EGBASConfig(ber_lambda=args.ber_lambda, step_size=args.step_size)
+    rec["config"] = dict(base.__dict__)
+    layer = args.layers[len(args.layers) // 2]
     if args.what == "precision":
-        for layer in args.layers:
-            fixed = base.replace(ber_steps=args.ber_steps, ber_tol=0.0)
-            ref = None
-            for p in args.precisions:
-                cfg = fixed.replace(ber_precision=p)
-                first, t, res = timed(lambda: gb.egbas(gen, z0s[0], layer, cfg, key=jax.random.key(1)))
-                run = {"kind": "egbas", "layer": layer, "ber_precision": p, "ber_steps": int(res.ber_steps),
-                       "first_s": first, "median_s": t, "objective": float(res.objective),
-                       "num_kept": int(res.num_kept), "samples": int(res.tree.num_samples)}
-                if p == "float32":
-                    ref = res
-                    # Noise floor: the same float32 run in another batch shape.
-                    row = jax.block_until_ready(gb.egbas_batch(gen, z0s[:2], layer, cfg, key=jax.random.key(1)))
-                    single = gb.egbas(gen, z0s[0], layer, cfg, key=jax.random.split(jax.random.key(1), 2)[0])
-                    run["noise_objective_rel"] = abs(float(row.objective[0]) - float(single.objective)) / \
-                        float(single.objective)
-                    run["noise_jaccard"] = _jaccard(row.indicator[0], single.indicator)
-                else:
-                    run["objective_rel_vs_float32"] = abs(run["objective"] - float(ref.objective)) / \
-                        float(ref.objective)
-                    run["jaccard_vs_float32"] = _jaccard(res.indicator, ref.indicator)
-                rec["runs"].append(run)
-                print(json.dumps(run), flush=True)
-                _save(rec, args.out)
-            cfg = base      # the converged default (auto precision)
-            first, t, res = timed(lambda: gb.egbas(gen, z0s[0], layer, cfg, key=jax.random.key(1)))
-            run = {"kind": "egbas-default", "layer": layer, "ber_precision": "auto", "first_s": first, "median_s": t,
-                   "ber_steps": int(res.ber_steps), "converged": bool(res.ber_converged),
-                   "objective": float(res.objective), "num_kept": int(res.num_kept)}
-            rec["runs"].append(run)
-            print(json.dumps(run), flush=True)
-            _save(rec, args.out)
+        for lay in args.layers:
+            precision_runs(gen, z0s[0], lay, args, rec, save, key=jax.random.key(1))
     elif args.what == "batch":
-        layer = args.layers[len(args.layers) // 2]
         z = z0s[:args.queries]
-        first, t, res = timed(lambda: gb.egbas_batch(gen, z, layer, base, key=jax.random.key(0)), repeats=1)
+        t = time.perf_counter()
+        res = jax.block_until_ready(gb.egbas_batch(gen, z, layer, base, key=jax.random.key(0)))
+        first = time.perf_counter() - t
+        peak = _peak_bytes()            # before anything else runs: the batch's own peak
+        times, res = _timed(lambda: gb.egbas_batch(gen, z, layer, base, key=jax.random.key(0)), 1)
+        jax.block_until_ready(gb.egbas(gen, z[0], layer, base, key=jax.random.key(0)))     # compile
         singles = []
         for i in range(args.queries):
-            s0, s, _ = timed(lambda: gb.egbas(gen, z[i], layer, base, key=jax.random.key(i)), repeats=1)
-            singles.append(s)
-        stats = dev.memory_stats() or {}
-        run = {"kind": "egbas_batch", "layer": layer, "queries": args.queries, "first_s": first, "batch_s": t,
-               "queries_per_s": args.queries / t, "single_calls_s": float(np.sum(singles)),
-               "single_queries_per_s": args.queries / float(np.sum(singles)),
+            t = time.perf_counter()
+            jax.block_until_ready(gb.egbas(gen, z[i], layer, base, key=jax.random.key(i)))
+            singles.append(time.perf_counter() - t)
+        mpq = gb.memory_per_query(gen, layer, base)
+        run = {"kind": "egbas_batch", "layer": layer, "queries": args.queries, "first_s": first,
+               "batch_s": times[0], "queries_per_s": args.queries / times[0], "single_s": singles,
+               "single_calls_s": float(np.sum(singles)), "single_queries_per_s": args.queries / float(np.sum(singles)),
                "ber_steps": np.asarray(res.ber_steps).tolist(), "iterations": np.asarray(res.tree.iterations).tolist(),
-               "peak_bytes": stats.get("peak_bytes_in_use"),
-               "memory_per_query": gb.memory_per_query(gen, layer, base)}
+               "samples": np.asarray(res.tree.num_samples).tolist(), "peak_bytes": peak,
+               "memory_per_query": mpq, "predicted_bytes": args.queries * mpq}
         rec["runs"].append(run)
         print(json.dumps(run), flush=True)
-        _save(rec, args.out)
+        save()
     else:
-        layer = args.layers[len(args.layers) // 2]
+        t = time.perf_counter()
         res = jax.block_until_ready(gb.egbas_batch(gen, z0s[:args.queries], layer, base, key=jax.random.key(0)))
-        stats = dev.memory_stats() or {}
-        run = {"kind": "memory", "layer": layer, "queries": args.queries, "peak_bytes": stats.get("peak_bytes_in_use"),
-               "memory_per_query": gb.memory_per_query(gen, layer, base),
-               "predicted_bytes": args.queries * gb.memory_per_query(gen, layer, base),
-               "samples": np.asarray(res.tree.num_samples).tolist()}
+        mpq = gb.memory_per_query(gen, layer, base)
+        run = {"kind": "memory", "layer": layer, "queries": args.queries, "peak_bytes": _peak_bytes(),
+               "first_s": time.perf_counter() - t, "memory_per_query": mpq, "predicted_bytes": args.queries * mpq,
+               "samples": np.asarray(res.tree.num_samples).tolist(),
+               "ber_steps": np.asarray(res.ber_steps).tolist()}
         rec["runs"].append(run)
         print(json.dumps(run), flush=True)
-        _save(rec, args.out)
+        save()
     return rec
 
 
