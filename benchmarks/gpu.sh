@@ -8,13 +8,17 @@
 # Stages:
 #   versions  nvidia-smi, jax / flax / optax / torch versions            -> versions.txt
 #   warm      in parallel, one process per (layer, precision): every program of the
-#             precision stage runs once, filling JAX's persistent compilation cache;
-#             beside them, fresh processes (preallocation off) measure the peak device
-#             memory of egbas_batch at 8 and 32 queries                    -> memory_B.json
+#             precision stage runs once, filling JAX's persistent compilation cache
+#             (and XLA's autotuning cache); beside them, egbas_batch at each of
+#             $BATCH_SIZES queries (its peak memory includes the autotuner's scratch:
+#             autotuning_B.json).  Each process gets a share of the device memory
+#             (XLA_PYTHON_CLIENT_MEM_FRACTION), so that none starves another.
+#   memory    fresh processes, preallocation off, programs and autotuning from the
+#             cache: the peak device memory of egbas_batch per batch size  -> memory_B.json
 #   precision 256x256 PGGAN, layers 2 / 4 / 6: egbas at float32 / tf32 / bfloat16 at
 #             equal BerOpt steps, the float32 noise floor, the converged BerOpt at
 #             tf32 and bfloat16; timed after compilation                   -> precision.json
-#   batch     egbas_batch of 8 queries against 8 single calls              -> batch.json
+#   batch     egbas_batch of $BATCH_QUERIES (8) queries against as many single calls -> batch.json
 #   bench     python -m benchmarks on CUDA: dcgan-mnist GB-RRT targets and end to end
 #             over 8 queries against batched_torch (PyTorch on the same GPU) -> bench/
 # Everything lands in $WORK/results and is packed into $OUT/results.tgz after each
@@ -29,11 +33,13 @@ PY=${PYTHON:-python3}
 if [ -n "${SMALL:-}" ]; then
   PGGAN_ARGS=${PGGAN_ARGS:---resolution 32 --max-width 32 --ber-steps 50 --repeats 1}
   BENCH_ARGS=${BENCH_ARGS:---quick}
-  BATCH_SIZES=${BATCH_SIZES:-2 4}
+  BATCH_SIZES=${BATCH_SIZES:-1 2 4}
+  BATCH_QUERIES=${BATCH_QUERIES:-2}
 fi
 PGGAN_ARGS=${PGGAN_ARGS:-}
 BENCH_ARGS=${BENCH_ARGS:-}
-BATCH_SIZES=${BATCH_SIZES:-8 32}
+BATCH_SIZES=${BATCH_SIZES:-1 8 32}
+BATCH_QUERIES=${BATCH_QUERIES:-8}
 RES=$WORK/results
 CACHE=$WORK/xla-cache
 rm -rf "$RES"
@@ -72,30 +78,42 @@ cat "$RES/versions.txt"
 warm_box=$(left); (( warm_box > 170 )) && warm_box=170
 t=$(date +%s)
 pids=()
-bg() {  # bg NAME ARGS...: one time-boxed background process, preallocation off
-  local name=$1; shift
-  XLA_PYTHON_CLIENT_PREALLOCATE=false timeout "$warm_box" $PY -m benchmarks.pggan_gpu "$@" $PGGAN_ARGS \
+bg() {  # bg NAME FRACTION ARGS...: one time-boxed background process, preallocation off
+  local name=$1 frac=$2; shift 2
+  XLA_PYTHON_CLIENT_PREALLOCATE=false XLA_PYTHON_CLIENT_MEM_FRACTION=$frac \
+    timeout "$warm_box" $PY -m benchmarks.pggan_gpu "$@" $PGGAN_ARGS \
     > "$RES/$name.log" 2>&1 &
   pids+=($!)
 }
 for layer in $LAYERS; do
-  bg "warm_${layer}_float32" precision --warm-only --layers "$layer" --precisions float32 --default-precisions \
+  bg "warm_${layer}_float32" 0.05 precision --warm-only --layers "$layer" --precisions float32 --default-precisions \
     --out "$RES/warm_${layer}_float32.json"
   for p in tf32 bfloat16; do
-    bg "warm_${layer}_$p" precision --warm-only --layers "$layer" --precisions "$p" --default-precisions "$p" \
+    bg "warm_${layer}_$p" 0.05 precision --warm-only --layers "$layer" --precisions "$p" --default-precisions "$p" \
       --out "$RES/warm_${layer}_$p.json"
   done
 done
 for b in $BATCH_SIZES; do
-  bg "memory_$b" memory --queries "$b" --layers $LAYERS --out "$RES/memory_$b.json"
+  bg "autotuning_$b" 0.15 memory --queries "$b" --layers $LAYERS --out "$RES/autotuning_$b.json"
 done
 bad=0
 for pid in "${pids[@]}"; do wait "$pid" || bad=$((bad + 1)); done
 echo "[warm] ${#pids[@]} processes, $bad failed, $(( $(date +%s) - t )) s (box $warm_box s)" | tee -a "$RES/stages.txt"
 pack
+memory() {  # every batch size at once, each in its own fresh process
+  local pids=() bad=0
+  for b in $BATCH_SIZES; do
+    XLA_PYTHON_CLIENT_PREALLOCATE=false $PY -m benchmarks.pggan_gpu memory --queries "$b" --layers $LAYERS \
+      --out "$RES/memory_$b.json" $PGGAN_ARGS > "$RES/memory_$b.log" 2>&1 & pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || bad=$((bad + 1)); done
+  return $bad
+}
+export -f memory
+export BATCH_SIZES LAYERS PY RES PGGAN_ARGS
+stage memory 60 bash -c memory
 stage precision 150 $PY -m benchmarks.pggan_gpu precision --layers $LAYERS --out "$RES/precision.json" $PGGAN_ARGS
-first_b=${BATCH_SIZES%% *}
-stage batch 90 $PY -m benchmarks.pggan_gpu batch --queries "$first_b" --layers $LAYERS --out "$RES/batch.json" $PGGAN_ARGS
+stage batch 90 $PY -m benchmarks.pggan_gpu batch --queries "$BATCH_QUERIES" --layers $LAYERS --out "$RES/batch.json" $PGGAN_ARGS
 stage bench 120 $PY -m benchmarks --device cuda --skip-sweeps --models dcgan-mnist --only rrt,batch \
   --e2e-queries 8 --precision highest --out "$RES/bench" --no-progress $BENCH_ARGS
 $PY -m benchmarks.pggan_gpu summary "$RES" | tee "$RES/summary.txt"

@@ -20,8 +20,10 @@ compilation cache (``benchmarks/gpu.sh``), so the timing process compiles nothin
 
 ``batch``: ``egbas_batch`` of ``--queries`` (library defaults) against as many
 single calls, and the device's peak bytes right after the batch.  ``memory``: the
-peak bytes of one batch size against ``memory_per_query`` x queries (run each size
-in a fresh process with preallocation off).  Every measurement is written to the
+peak bytes of one batch size against ``generator_bytes + memory_per_query x
+queries`` (run each size in a fresh process with preallocation off, after another
+process has filled the compilation and autotuning caches: the autotuner's scratch
+would otherwise count).  Every measurement is written to the
 JSON file as soon as it is made.
 """
 
@@ -241,7 +243,7 @@ def main(argv=None):
                "single_calls_s": float(np.sum(singles)), "single_queries_per_s": args.queries / float(np.sum(singles)),
                "ber_steps": np.asarray(res.ber_steps).tolist(), "iterations": np.asarray(res.tree.iterations).tolist(),
                "samples": np.asarray(res.tree.num_samples).tolist(), "peak_bytes": peak,
-               "memory_per_query": mpq, "predicted_bytes": args.queries * mpq}
+               "memory_per_query": mpq, "predicted_bytes": gb.generator_bytes(gen) + args.queries * mpq}
         rec["runs"].append(run)
         print(json.dumps(run), flush=True)
         save()
@@ -250,7 +252,8 @@ def main(argv=None):
         res = jax.block_until_ready(gb.egbas_batch(gen, z0s[:args.queries], layer, base, key=jax.random.key(0)))
         mpq = gb.memory_per_query(gen, layer, base)
         run = {"kind": "memory", "layer": layer, "queries": args.queries, "peak_bytes": _peak_bytes(),
-               "first_s": time.perf_counter() - t, "memory_per_query": mpq, "predicted_bytes": args.queries * mpq,
+               "first_s": time.perf_counter() - t, "memory_per_query": mpq,
+               "predicted_bytes": gb.generator_bytes(gen) + args.queries * mpq,
                "samples": np.asarray(res.tree.num_samples).tolist(),
                "ber_steps": np.asarray(res.ber_steps).tolist()}
         rec["runs"].append(run)

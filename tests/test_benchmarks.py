@@ -47,3 +47,22 @@ def test_quick_benchmarks_run_and_record(tmp_path):
     files = bench_main.plots(sweep, str(out))
     assert files == ["sweep_capacity.png"] and (out / files[0]).stat().st_size > 1000
     assert res["machine"]["backend"] == "cpu"
+
+
+def test_gpu_script_stages_record_and_summarise(tmp_path):
+    """``benchmarks/pggan_gpu.py`` (the GPU script's stages) on a tiny PGGAN on the
+    CPU: the precision comparison and a memory run write their records, and the
+    summary reads them back (no peak bytes on a CPU)."""
+    from benchmarks import pggan_gpu
+    tiny = ["--resolution", "8", "--max-width", "8", "--layers", "2", "--ber-steps", "30", "--repeats", "1"]
+    prec = pggan_gpu.main(["precision", "--precisions", "float32", "tf32", "--default-precisions",
+                           "--out", str(tmp_path / "precision.json"), *tiny])
+    f32, tf32 = prec["runs"]
+    assert (f32["ber_precision"], tf32["ber_precision"]) == ("float32", "tf32") and f32["ber_steps"] == 30
+    assert 0.0 <= f32["noise_jaccard"] <= 1.0 and "jaccard_vs_float32" in tf32
+    # On a CPU tf32 is float32: the same program, the same answer.
+    assert tf32["objective_rel_vs_float32"] == 0.0 and tf32["jaccard_vs_float32"] == 1.0
+    mem = pggan_gpu.main(["memory", "--queries", "2", "--out", str(tmp_path / "memory_2.json"), *tiny])["runs"][0]
+    assert mem["peak_bytes"] is None and mem["predicted_bytes"] > 2 * mem["memory_per_query"]
+    text = pggan_gpu.summarise(str(tmp_path))
+    assert "L2 egbas            tf32" in text and "memory 2 q" in text

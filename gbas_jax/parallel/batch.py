@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from ..core import kept, tracing
+from ..core import kept, precision, tracing
 from ..core.config import EGBASConfig
 from ..core.egbas import Stage1, assemble, check_inputs, map_stage1, map_stage2
 from ..core.results import EGBASResult
@@ -110,21 +110,46 @@ def egbas_batch_keys(gen, z0s, layer: int, cfg: EGBASConfig, keys, *, mesh: Opti
     return finish(layer, cfg, p, kept.plan(gen, layer, p.stage1.indicator, cfg.region_path))   # one host sync
 
 
-def memory_per_query(gen, layer: int, cfg: EGBASConfig) -> int:
-    r"""Estimated device bytes one query needs in ``egbas_batch`` (float32).
+#: Device values per decoder unit and mask that BerOpt holds at its peak: the saved
+#: forward values, their gradients and the convolutions' workspace.  Fitted on an
+#: H200 (docs/performance.md, "Paper-scale PGGAN on a GPU"): a 256x256 PGGAN at
+#: layer 4 peaked at 2.2-6.0 values per unit and query over batches of 1-32 (the
+#: workspace that XLA's convolution autotuner picks does not grow linearly with
+#: the batch); with 5 the estimate is 1.10x the peak of 32 queries.
+BEROPT_VALUES_PER_UNIT = 5
 
-    BerOpt: per-unit state (logits, Adam moments, theta, ...: ~6 D_l) plus, per mask,
-    forward and backward activations of every block and the image (~3 x). GB-RRT:
-    the sample and rejected buffers ((N + M) Dz), the proposals' distance rows
-    (K N) and the proposals' forward pass (K x activations).  An estimate for
-    planning chunks, not a bound: XLA may fuse away or add temporaries.
+
+def generator_bytes(gen) -> int:
+    """Device bytes of the generator's parameters (held once per device, whatever the batch)."""
+    return int(sum(np.size(x) * np.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(gen)))
+
+
+def memory_per_query(gen, layer: int, cfg: EGBASConfig) -> int:
+    r"""Estimated device bytes one query adds to an ``egbas_batch`` call.
+
+    .. math::
+        4\,(6 D_l) + S\,c\,b\,\Big(\sum_{k>l} D_k + |x|\Big)
+        + 4\,\Big((N + M) D_z + K\,(N + K + D_z + \sum_{k \le l} D_k)\Big)
+
+    BerOpt: per-unit state (logits, Adam moments, theta, best logits: ~6 D_l
+    float32) plus, per mask (``S``), the decoder's units from layer l+1 to the image
+    at ``c`` = :data:`BEROPT_VALUES_PER_UNIT` values each, ``b`` bytes per value (2
+    when ``ber_precision`` resolves to bfloat16, else 4).  GB-RRT: the sample and
+    rejected buffers, the proposals' distance rows and the proposals' pass up to
+    layer l (the region test never runs the layers above l).  The generator's own
+    parameters are not per query (:func:`generator_bytes`).  An estimate for
+    planning chunks, not a bound: on a GPU the convolution workspace varies with the
+    batch (an H200's peak was 0.44-1.13x of ``generator_bytes + B x`` this over
+    1-32 queries, 0.91x at 32).  The bfloat16 halving is assumed, not measured.
     """
-    act = sum(gen.layer_size(k) for k in range(1, gen.num_layers + 1))
+    sizes = [gen.layer_size(k) for k in range(1, gen.num_layers + 1)]
     img = int(np.prod(gen.image_shape))
     dz, d = gen.latent_dim, gen.layer_size(layer)
-    ber = 6 * d + cfg.ber_samples * 3 * (act + img)
-    rrt = (cfg.capacity + cfg.reject_capacity) * dz + cfg.proposals * (cfg.capacity + cfg.proposals + act + dz)
-    return 4 * (ber + rrt)
+    value_bytes = 2 if precision.resolve(cfg.ber_precision) == "bfloat16" else 4
+    ber = 4 * 6 * d + cfg.ber_samples * BEROPT_VALUES_PER_UNIT * value_bytes * (sum(sizes[layer:]) + img)
+    rrt = (cfg.capacity + cfg.reject_capacity) * dz + \
+        cfg.proposals * (cfg.capacity + cfg.proposals + dz + sum(sizes[:layer]))
+    return int(ber + 4 * rrt)
 
 
 def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[Mesh] = None,
@@ -145,8 +170,9 @@ def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[M
     many queries at a time (``None``: all at once; ``-1``: :func:`default_chunk`).
 
     ``memory_budget``: bytes a call may use (per device when sharded); larger batches
-    run as several calls of ``budget // memory_per_query`` queries (times the device
-    count), the last one padded to the same size, so one program serves all chunks.
+    run as several calls of ``(budget - generator_bytes) // memory_per_query``
+    queries (times the device count), the last one padded to the same size, so one
+    program serves all chunks.
     """
     layer, cfg = check_inputs(gen, z0s, layer, cfg, batched=True)
     keys = jax.random.split(key, np.shape(z0s)[0])
@@ -154,7 +180,8 @@ def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[M
         return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk, ber_chunk=ber_chunk)
     positive_int(memory_budget, "memory_budget (bytes)")
     n_dev = mesh.shape["queries"] if mesh is not None else jax.local_device_count()
-    chunk = max(1, memory_budget // memory_per_query(gen, layer, cfg)) * n_dev
+    free = memory_budget - generator_bytes(gen)
+    chunk = max(1, free // memory_per_query(gen, layer, cfg)) * n_dev
     b = np.shape(z0s)[0]
     if b <= chunk:
         return egbas_batch_keys(gen, z0s, layer, cfg, keys, mesh=mesh, rrt_chunk=rrt_chunk, ber_chunk=ber_chunk)
