@@ -5,6 +5,7 @@
 #   OUT=DIR bash benchmarks/gpu.sh
 #   OUT=DIR CACHE_IN=DIR bash benchmarks/gpu.sh     # a rerun: DIR holds a first run's xla-cache.tgz.*
 #   SMALL=1 JAX_PLATFORMS=cpu OUT=DIR bash benchmarks/gpu.sh    # the CPU dry run (tiny sizes)
+#   STAGES="memory batch" ...                      # only these stages (default: all five)
 # Stages:
 #   versions  nvidia-smi, jax / flax / optax / torch versions            -> versions.txt
 #   warm      in parallel, one process per (layer, precision): every program of the
@@ -37,6 +38,7 @@ if [ -n "${SMALL:-}" ]; then
   BATCH_QUERIES=${BATCH_QUERIES:-2}
 fi
 PGGAN_ARGS=${PGGAN_ARGS:-}
+STAGES=" ${STAGES:-warm memory precision batch bench} "
 BENCH_ARGS=${BENCH_ARGS:-}
 BATCH_SIZES=${BATCH_SIZES:-1 8 32}
 BATCH_QUERIES=${BATCH_QUERIES:-8}
@@ -59,6 +61,7 @@ left() { echo $(( DEADLINE - ($(date +%s) - start) )); }
 # stage NAME SECONDS CMD...: run CMD time-boxed to min(SECONDS, time left), log to NAME.log
 stage() {
   local name=$1 want=$2; shift 2
+  [[ $STAGES == *" $name "* ]] || return 0
   local l; l=$(left); (( l < want )) && want=$l
   if (( want < 15 )); then echo "[$name] skipped: $l s left" | tee -a "$RES/skipped.txt"; return; fi
   local t=$(date +%s)
@@ -75,6 +78,7 @@ cat "$RES/versions.txt"
 
 # warm: 3 processes per layer (float32 with its noise floor; tf32 and bfloat16 each
 # with their converged run) and the memory processes, all at once, each time-boxed.
+if [[ $STAGES == *" warm "* ]]; then
 warm_box=$(left); (( warm_box > 170 )) && warm_box=170
 t=$(date +%s)
 pids=()
@@ -100,6 +104,7 @@ bad=0
 for pid in "${pids[@]}"; do wait "$pid" || bad=$((bad + 1)); done
 echo "[warm] ${#pids[@]} processes, $bad failed, $(( $(date +%s) - t )) s (box $warm_box s)" | tee -a "$RES/stages.txt"
 pack
+fi
 memory() {  # every batch size at once, each in its own fresh process
   local pids=() bad=0
   for b in $BATCH_SIZES; do
