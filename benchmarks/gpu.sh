@@ -15,7 +15,8 @@
 #             autotuning_B.json).  Each process gets a share of the device memory
 #             (XLA_PYTHON_CLIENT_MEM_FRACTION), so that none starves another.
 #   memory    fresh processes, preallocation off, programs and autotuning from the
-#             cache: the peak device memory of egbas_batch per batch size  -> memory_B.json
+#             cache: the peak device memory of egbas_batch per batch size, and
+#             compiled_batch_bytes (XLA's buffer assignment) beside it  -> memory_B.json
 #   precision 256x256 PGGAN, layers 2 / 4 / 6: egbas at float32 / tf32 / bfloat16 at
 #             equal BerOpt steps, the float32 noise floor, the converged BerOpt at
 #             tf32 and bfloat16; timed after compilation                   -> precision.json
@@ -108,7 +109,7 @@ fi
 memory() {  # every batch size at once, each in its own fresh process
   local pids=() bad=0
   for b in $BATCH_SIZES; do
-    XLA_PYTHON_CLIENT_PREALLOCATE=false $PY -m benchmarks.pggan_gpu memory --queries "$b" --layers $LAYERS \
+    XLA_PYTHON_CLIENT_PREALLOCATE=false $PY -m benchmarks.pggan_gpu memory --compiled --queries "$b" --layers $LAYERS \
       --out "$RES/memory_$b.json" $PGGAN_ARGS > "$RES/memory_$b.log" 2>&1 & pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid" || bad=$((bad + 1)); done
@@ -116,7 +117,7 @@ memory() {  # every batch size at once, each in its own fresh process
 }
 export -f memory
 export BATCH_SIZES LAYERS PY RES PGGAN_ARGS
-stage memory 60 bash -c memory
+stage memory 90 bash -c memory
 stage precision 150 $PY -m benchmarks.pggan_gpu precision --layers $LAYERS --out "$RES/precision.json" $PGGAN_ARGS
 stage batch 90 $PY -m benchmarks.pggan_gpu batch --queries "$BATCH_QUERIES" --layers $LAYERS --out "$RES/batch.json" $PGGAN_ARGS
 stage bench 120 $PY -m benchmarks --device cuda --skip-sweeps --models dcgan-mnist --only rrt,batch \

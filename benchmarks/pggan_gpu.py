@@ -166,7 +166,7 @@ def summarise(folder) -> str:
             r = m["runs"][0]
             ratio = r["peak_bytes"] / r["predicted_bytes"] if r["peak_bytes"] else float("nan")
             lines.append(f"memory {r['queries']} q: peak {r['peak_bytes']} / predicted {r['predicted_bytes']} = "
-                         f"{ratio:.2f}, {r['first_s']:.1f} s with compilation")
+                         f"{ratio:.2f}, compiled {r.get('compiled_bytes')}, {r['first_s']:.1f} s with compilation")
     bench = _load(os.path.join(folder, "bench", "results.json"))
     if bench:
         for r in bench["records"]:
@@ -198,6 +198,8 @@ def main(argv=None):
                     help="precisions of the converged (library-default) BerOpt runs")
     ap.add_argument("--repeats", type=int, default=2, help="timed calls per program (float32: 1)")
     ap.add_argument("--warm-only", action="store_true", help="run every program once, time nothing")
+    ap.add_argument("--compiled", action="store_true",
+                    help="memory: also record compiled_batch_bytes (XLA's buffer assignment) after the peak")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
@@ -256,6 +258,9 @@ def main(argv=None):
                "predicted_bytes": gb.generator_bytes(gen) + args.queries * mpq,
                "samples": np.asarray(res.tree.num_samples).tolist(),
                "ber_steps": np.asarray(res.ber_steps).tolist()}
+        if args.compiled:
+            # XLA's buffer assignment of the same two programs (cache hits: no new compilation)
+            run["compiled_bytes"] = gb.compiled_batch_bytes(gen, layer, base, args.queries)
         rec["runs"].append(run)
         print(json.dumps(run), flush=True)
         save()

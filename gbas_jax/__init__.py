@@ -31,8 +31,8 @@ _EXPORTS = {
         "region_margin", "nrs_fraction", "gb_rrt", "egbas", "query_latents", "TRACE_COUNTS")},
     **{name: "gbas_jax.models" for name in ("FlaxModel", "FlaxDiscriminatorModel")},
     **{name: "gbas_jax.io" for name in ("load_pretrained", "load_discriminator", "save_model", "PRETRAINED")},
-    **{name: "gbas_jax.parallel" for name in ("egbas_batch", "egbas_batch_keys", "generator_bytes",
-                                                "memory_per_query", "query_mesh")},
+    **{name: "gbas_jax.parallel" for name in ("compiled_batch_bytes", "egbas_batch", "egbas_batch_keys",
+                                                "generator_bytes", "memory_per_query", "query_mesh")},
 }
 # public submodule name -> module
 _MODULES = {"core": "gbas_jax.core", "models": "gbas_jax.models", "io": "gbas_jax.io",

@@ -152,6 +152,31 @@ def memory_per_query(gen, layer: int, cfg: EGBASConfig) -> int:
     return int(ber + 4 * rrt)
 
 
+def compiled_batch_bytes(gen, layer: int, cfg: EGBASConfig, queries: int, *,
+                         chunk: Optional[int] = -1) -> int:
+    """Device bytes of one single-device ``egbas_batch`` call of ``queries`` queries,
+    from XLA's buffer assignment of its two compiled programs: arguments + outputs
+    + temporaries (minus aliased bytes), the larger of BerOpt's and GB-RRT's (GB-RRT
+    at the full layer).  Unlike :func:`memory_per_query` this sees what the compiler
+    chose, on a GPU the convolutions' workspace included; it costs two compilations
+    (which the persistent compilation cache keeps for the call itself).  ``chunk``:
+    as ``egbas_batch``'s ``ber_chunk`` / ``rrt_chunk``."""
+    positive_int(queries, "queries")
+    layer, cfg = check_inputs(gen, np.zeros((1, gen.latent_dim), np.float32), layer, cfg, batched=True)
+    chunk = default_chunk(chunk, "chunk")
+    z = jax.ShapeDtypeStruct((queries, gen.latent_dim), jnp.float32)
+    keys = jax.ShapeDtypeStruct((queries,), jax.random.key(0).dtype)
+    V = jax.ShapeDtypeStruct((queries, gen.layer_size(layer)), jnp.int8)
+    progs = (_stage1_batch.lower(gen, z, layer, cfg, keys, chunk=chunk),
+             _stage2_batch.lower(gen, z, layer, V, cfg, keys, chunk=chunk))
+
+    def total(m):
+        held = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+        return max(held, getattr(m, "peak_memory_in_bytes", 0) or 0)
+
+    return int(max(total(p.compile().memory_analysis()) for p in progs))
+
+
 def egbas_batch(gen, z0s, layer: int, cfg: EGBASConfig, *, key, mesh: Optional[Mesh] = None,
                 rrt_chunk: Optional[int] = -1, memory_budget: Optional[int] = None,
                 ber_chunk: Optional[int] = -1) -> EGBASResult:
