@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 from .records import write_json
@@ -72,6 +73,24 @@ def _timed(fn, repeats):
     return times, out
 
 
+def _record(rec, run, save):
+    rec["runs"].append(run)
+    print(json.dumps(run), flush=True)
+    save()
+
+
+def _batch_fields(gen, layer, cfg, queries, res, peak):
+    """A batch's sizes and its peak bytes against ``generator_bytes + B x memory_per_query``."""
+    import numpy as np
+
+    import gbas_jax as gb
+    mpq = gb.memory_per_query(gen, layer, cfg)
+    return {"layer": layer, "queries": queries, "peak_bytes": peak, "memory_per_query": mpq,
+            "predicted_bytes": gb.generator_bytes(gen) + queries * mpq,
+            "ber_steps": np.asarray(res.ber_steps).tolist(), "iterations": np.asarray(res.tree.iterations).tolist(),
+            "samples": np.asarray(res.tree.num_samples).tolist()}
+
+
 def _row(kind, layer, prec, times, res):
     import numpy as np
     return {"kind": kind, "layer": layer, "ber_precision": prec, "times_s": times,
@@ -111,18 +130,14 @@ def precision_runs(gen, z0, layer, args, rec, save, *, key):
         elif ref is not None:
             run["objective_rel_vs_float32"] = abs(run["objective"] - float(ref.objective)) / float(ref.objective)
             run["jaccard_vs_float32"] = _jaccard(res.indicator, ref.indicator)
-        rec["runs"].append(run)
-        print(json.dumps(run), flush=True)
-        save()
+        _record(rec, run, save)
     for p in args.default_precisions:
         cfg = base.replace(ber_precision=p)
         t = time.perf_counter()
         times, res = _timed(lambda: gb.egbas(gen, z0, layer, cfg, key=key), 0 if warm else args.repeats)
         run = _row("egbas-converged", layer, p, times, res)
         run["first_s"] = time.perf_counter() - t - sum(times)
-        rec["runs"].append(run)
-        print(json.dumps(run), flush=True)
-        save()
+        _record(rec, run, save)
 
 
 def _load(path):
@@ -136,7 +151,6 @@ def _load(path):
 def summarise(folder) -> str:
     """The headline figures of a ``benchmarks/gpu.sh`` results folder, as text."""
     import glob
-    import os
     lines = []
     prec = _load(os.path.join(folder, "precision.json"))
     if prec:
@@ -211,9 +225,10 @@ def main(argv=None):
     t0 = time.perf_counter()
     gen = gb.models.pggan(key=jax.random.key(0), latent_dim=512, resolution=args.resolution,
                           max_width=args.max_width, bias_scale=0.1)
-    param_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(gen))
-    rec = {"what": args.what, **_versions(), "resolution": args.resolution,
-           "widths": list(gen.model.module.widths), "param_bytes": int(param_bytes), "argv": vars(args), "runs": []}
+    # the output's file name only: the folder is the machine's
+    settings = dict(vars(args), out=os.path.basename(args.out))
+    rec = {"what": args.what, **_versions(), "resolution": args.resolution, "widths": list(gen.model.module.widths),
+           "param_bytes": gb.generator_bytes(gen), "argv": settings, "runs": []}
 
     def save():
         rec["elapsed_s"] = time.perf_counter() - t0
@@ -239,31 +254,21 @@ def main(argv=None):
             t = time.perf_counter()
             jax.block_until_ready(gb.egbas(gen, z[i], layer, base, key=jax.random.key(i)))
             singles.append(time.perf_counter() - t)
-        mpq = gb.memory_per_query(gen, layer, base)
-        run = {"kind": "egbas_batch", "layer": layer, "queries": args.queries, "first_s": first,
-               "batch_s": times[0], "queries_per_s": args.queries / times[0], "single_s": singles,
-               "single_calls_s": float(np.sum(singles)), "single_queries_per_s": args.queries / float(np.sum(singles)),
-               "ber_steps": np.asarray(res.ber_steps).tolist(), "iterations": np.asarray(res.tree.iterations).tolist(),
-               "samples": np.asarray(res.tree.num_samples).tolist(), "peak_bytes": peak,
-               "memory_per_query": mpq, "predicted_bytes": gb.generator_bytes(gen) + args.queries * mpq}
-        rec["runs"].append(run)
-        print(json.dumps(run), flush=True)
-        save()
+        run = {"kind": "egbas_batch", "first_s": first, "batch_s": times[0], "queries_per_s": args.queries / times[0],
+               "single_s": singles, "single_calls_s": float(np.sum(singles)),
+               "single_queries_per_s": args.queries / float(np.sum(singles)),
+               **_batch_fields(gen, layer, base, args.queries, res, peak)}
+        _record(rec, run, save)
     else:
         t = time.perf_counter()
         res = jax.block_until_ready(gb.egbas_batch(gen, z0s[:args.queries], layer, base, key=jax.random.key(0)))
-        mpq = gb.memory_per_query(gen, layer, base)
-        run = {"kind": "memory", "layer": layer, "queries": args.queries, "peak_bytes": _peak_bytes(),
-               "first_s": time.perf_counter() - t, "memory_per_query": mpq,
-               "predicted_bytes": gb.generator_bytes(gen) + args.queries * mpq,
-               "samples": np.asarray(res.tree.num_samples).tolist(),
-               "ber_steps": np.asarray(res.ber_steps).tolist()}
+        run = {"kind": "memory", "first_s": time.perf_counter() - t,
+               **_batch_fields(gen, layer, base, args.queries, res, _peak_bytes())}
         if args.compiled:
-            # XLA's buffer assignment of the same two programs (cache hits: no new compilation)
+            # XLA's buffer assignment of the batch's two programs, after the peak was read
+            # (GB-RRT's at the full layer may compile here)
             run["compiled_bytes"] = gb.compiled_batch_bytes(gen, layer, base, args.queries)
-        rec["runs"].append(run)
-        print(json.dumps(run), flush=True)
-        save()
+        _record(rec, run, save)
     return rec
 
 
