@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import gbas_jax as gb
-from gbas_jax.core import kept
+from gbas_jax.core import compiler, kept
 
 from .time_egbas import timed
 
@@ -106,12 +106,12 @@ def _membership_fn(gen, layer, V, sizes):
 def _per_batch(fn, batch, dz, repeats=3):
     """Seconds per call of ``fn`` on ``(batch, dz)``, run back to back in one program."""
     z = jax.random.normal(jax.random.key(11), (BOUND_REPEATS, batch, dz))
-    run = jax.jit(lambda zz: jax.lax.map(fn, zz))
+    run = compiler.jit(lambda zz: jax.lax.map(fn, zz))
     _, t, _ = _median_time(lambda r: run(z + 1e-3 * r), repeats)
     return t / BOUND_REPEATS
 
 
-@functools.partial(jax.jit, static_argnames=("k",))
+@functools.partial(compiler.jit, static_argnames=("k",))
 def _nn(samples, count, u, k):
     valid = jnp.arange(samples.shape[0]) < count
     d = jnp.sum(jnp.square(u[:, None, :] - samples[None]), -1)
@@ -222,7 +222,7 @@ def _ber_step_bound(gen, z0, layer, cfg) -> float:
     h0 = gen.features(jnp.asarray(z0)[None], layer)[0]
     x0 = gen.generate(jnp.asarray(z0)[None])[0]
     logits = jnp.zeros(gen.layer_shape(layer))
-    grad = jax.jit(jax.vmap(lambda lg, k: loss_and_grad(lg, gen, h0, x0, layer, k, cfg), in_axes=(None, 0)))
+    grad = compiler.jit(jax.vmap(lambda lg, k: loss_and_grad(lg, gen, h0, x0, layer, k, cfg), in_axes=(None, 0)))
     keys = jax.random.split(jax.random.key(5), 16)
     _, t16, _ = _median_time(lambda r: grad(logits + r, keys), 3)
     return t16 / 16
@@ -324,7 +324,7 @@ def _objective_trace(gen, z0, layer, cfg, blocks):
     compiled scan over the library's own ``init`` / ``step`` (no early stop)."""
     from gbas_jax.core import beropt
 
-    @jax.jit
+    @compiler.jit
     def trace(z0):
         h0 = gen.features(z0[None], layer)[0]
         x0 = gen.decode(h0[None], layer)[0]

@@ -75,6 +75,23 @@ def test_conv_transpose_matches_pytorch_and_the_dilated_form(case):
         assert "lhs_dilate" not in compiled
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the sub-pixel forms are the CPU programs")
+@pytest.mark.parametrize("n", [1, 4, 7])
+def test_subpixel_convolutions_compute_only_the_output(n):
+    """Each phase's convolution yields exactly ``n x n`` outputs: no window grid of
+    ``(n + 1)^2`` positions whose border is cropped away."""
+    import re
+
+    from gbas_jax.models.ops import conv_transpose, upsample_conv
+
+    x = jnp.ones((2, n, n, 3), jnp.float32)
+    for fn, k in ((lambda x, k: conv_transpose(x, k, 2, 1), jnp.ones((4, 4, 3, 5), jnp.float32)),
+                  (upsample_conv, jnp.ones((3, 3, 3, 5), jnp.float32))):
+        text = jax.jit(fn).lower(x, k).compile().as_text()
+        shapes = re.findall(r"= f32\[([0-9,]+)\]\S* convolution\(", text)
+        assert shapes == [f"2,{n},{n},5"] * 4, shapes
+
+
 @pytest.mark.parametrize("n", [1, 4, 5])
 def test_upsample_conv_matches_upsampling_then_convolving(n):
     from gbas_jax.models.ops import upsample2, upsample_conv

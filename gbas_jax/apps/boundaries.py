@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.compiler import jit
 from ..core.egbas import egbas
 from ..core.queries import query_latents
 from ..core.region import slack
@@ -32,7 +33,7 @@ from .common import as_settings, settings_line, write_json
 _BLOCK = 8  # grid rows per device call
 
 
-@functools.partial(jax.jit, static_argnames=("layer",))
+@functools.partial(jit, static_argnames=("layer",))
 def _edge_block(gen, zs, layer, V):
     """``zs`` ``(r + 1, W, 2)`` -> boundary counts over all units and over kept
     units, and membership of the region; each ``(r, W)``."""

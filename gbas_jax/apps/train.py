@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..core.compiler import jit
 from ..core.validation import positive_int
 from ..io.checkpoint import save_model
 from ..io.outputs import check_output_folder
@@ -143,7 +144,7 @@ def _generate_train(g, g_vars, z):
     return g.apply(g_vars, z, train=True, mutable=["batch_stats"])
 
 
-@functools.partial(jax.jit, static_argnames=("cfg",))
+@functools.partial(jit, static_argnames=("cfg",))
 def train_step(state: TrainState, data: jax.Array, key, cfg: TrainConfig):
     """``n_critic`` critic steps then one generator step; returns (state, metrics)."""
     g, d = modules(cfg)

@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import precision, tracing, validation
+from . import compiler, precision, tracing, validation
 from .config import EGBASConfig, check_config
 from .results import BerOptResult
 
@@ -192,7 +192,7 @@ def optimise(gen, z0, layer: int, cfg: EGBASConfig, key) -> BerOptResult:
                         kept_error=kept_error, objective=j)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg"))
+@functools.partial(compiler.jit, static_argnames=("layer", "cfg"))
 def _ber_opt(gen, z0, layer, cfg, key):
     tracing.traced("ber_opt")
     return optimise(gen, z0, layer, cfg, key)

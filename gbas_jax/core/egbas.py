@@ -21,7 +21,7 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from . import kept, stages, tracing, validation
+from . import compiler, kept, stages, tracing, validation
 from .beropt import optimise
 from .config import EGBASConfig, check_config
 from .region import compute_indicator
@@ -102,8 +102,8 @@ def _stage2_body(gen, z0, layer, V, cfg, key, kept_sizes=None):
     return _first(map_stage2(gen, z0[None], layer, V[None], cfg, key[None], 1, kept_sizes))
 
 
-_stage1 = jax.jit(_stage1_body, static_argnames=("layer", "cfg"))
-_stage2 = jax.jit(_stage2_body, static_argnames=("layer", "cfg", "kept_sizes"))
+_stage1 = compiler.jit(_stage1_body, static_argnames=("layer", "cfg"))
+_stage2 = compiler.jit(_stage2_body, static_argnames=("layer", "cfg", "kept_sizes"))
 
 
 def run_stage1(gen, z0, layer, cfg, key) -> Stage1:

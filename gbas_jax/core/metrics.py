@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import functools
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .compiler import jit
 from .region import in_region, nrs_fraction
 
 
@@ -68,7 +68,7 @@ def discriminator_similarity(disc, images, query_image, mask=None) -> jnp.ndarra
     return jnp.stack(out)
 
 
-@functools.partial(jax.jit, static_argnames=("layer",))
+@functools.partial(jit, static_argnames=("layer",))
 def _set_metrics(gen, disc, layer, z0, V, zs):
     imgs = gen.generate(zs)
     out = {"image_variation": image_variation(imgs),

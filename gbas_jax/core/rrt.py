@@ -30,7 +30,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import kept, tracing, validation
+from . import compiler, kept, tracing, validation
 from .config import EGBASConfig, check_config
 from .results import RRTResult, StopReason
 
@@ -65,8 +65,11 @@ def init(z0, cfg: EGBASConfig) -> RRTState:
 
 
 def _sq_dist(a, b):
-    """Squared distances ``(P, Q)`` from direct differences (fused, not materialised)."""
-    return jnp.sum(jnp.square(a[:, None, :] - b[None, :, :]), axis=-1)
+    """Squared distances ``(P, Q)`` from direct differences, one row of ``a`` at a
+    time: the ``(P, Q, D)`` differences are never held at once (XLA:CPU without
+    YNNPACK fusions, :mod:`gbas_jax.core.compiler`, would hold them: 4 MB a query
+    for a 500-node tree in 64 dimensions and 32 proposals)."""
+    return jax.lax.map(lambda ai: jnp.sum(jnp.square(ai[None, :] - b), axis=-1), a)
 
 
 def _expanded_sq_dist(a, b, na, nb):
@@ -215,7 +218,7 @@ def grow(gen, z0, layer: int, region, cfg: EGBASConfig, key) -> RRTResult:
     return finish(final, z0, key, cfg)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg", "kept_sizes"))
+@functools.partial(compiler.jit, static_argnames=("layer", "cfg", "kept_sizes"))
 def _gb_rrt(gen, z0, layer, V, cfg, key, kept_sizes=None):
     tracing.traced("gb_rrt")
     region = V if kept_sizes is None else kept.build(gen, layer, V, kept_sizes)

@@ -34,6 +34,7 @@ from typing import Callable, Dict, Optional, Protocol
 import jax
 from jax import export
 
+from . import compiler
 from .model import shape_signature
 
 
@@ -173,4 +174,4 @@ def _load_or_export(key, body, gen, n_args: int, impls: tuple, flat_args: tuple)
 
         exported = export.export(jax.jit(flat))(jax.tree_util.tree_leaves(gen), *flat_args)
         _STORE.put(key, bytes(exported.serialize()))
-    return jax.jit(exported.call)
+    return compiler.jit(exported.call)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from ..core import kept, precision, tracing
+from ..core import compiler, kept, precision, tracing
 from ..core.config import EGBASConfig
 from ..core.egbas import Stage1, assemble, check_inputs, map_stage1, map_stage2
 from ..core.results import EGBASResult
@@ -25,7 +25,7 @@ from ..core.validation import positive_int
 from .sharding import check_mesh, per_device, query_mesh, shard_queries
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk", "mesh"))
+@functools.partial(compiler.jit, static_argnames=("layer", "cfg", "chunk", "mesh"))
 def _stage1_batch(gen, z0s, layer, cfg, keys, chunk=None, mesh=None):
     tracing.traced("egbas_batch.stage1")
     if mesh is None:
@@ -34,7 +34,7 @@ def _stage1_batch(gen, z0s, layer, cfg, keys, chunk=None, mesh=None):
     return run(gen, z0s, keys)
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "cfg", "chunk", "kept_sizes", "mesh"))
+@functools.partial(compiler.jit, static_argnames=("layer", "cfg", "chunk", "kept_sizes", "mesh"))
 def _stage2_batch(gen, z0s, layer, Vs, cfg, keys, chunk=None, kept_sizes=None, mesh=None):
     tracing.traced("egbas_batch.stage2")
     if mesh is None:
