@@ -113,8 +113,11 @@ def _per_batch(fn, batch, dz, repeats=3):
 
 @functools.partial(compiler.jit, static_argnames=("k",))
 def _nn(samples, count, u, k):
+    """The nearest valid node of each proposal, as GB-RRT's steering finds it (one
+    matrix product, :func:`gbas_jax.core.rrt._expanded_sq_dist`)."""
+    from gbas_jax.core.rrt import _expanded_sq_dist
     valid = jnp.arange(samples.shape[0]) < count
-    d = jnp.sum(jnp.square(u[:, None, :] - samples[None]), -1)
+    d = _expanded_sq_dist(u, samples, jnp.sum(u * u, -1), jnp.sum(samples * samples, -1))
     return jnp.argmin(jnp.where(valid, d, jnp.inf), axis=1)
 
 
