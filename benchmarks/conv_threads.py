@@ -61,7 +61,7 @@ def child(lib: str, cores: int) -> dict:
     out = {}
     if lib == "xla":
         import jax
-        from gbas_jax.core.compiler import jit
+        from gbas_jax.runtime.compiler import jit
         from gbas_jax.models.ops import conv2d, conv_transpose, upsample_conv
         jax.config.update("jax_default_matmul_precision", "highest")
         fns = {"transpose": lambda x, k: conv_transpose(x, k, 2, 1), "upsample": upsample_conv,

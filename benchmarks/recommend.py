@@ -23,13 +23,13 @@ import json
 import os
 import statistics
 import sys
-import time
 
 import jax
 import numpy as np
 
 import gbas_jax as gb
-from gbas_jax.io.checkpoint import read_architecture
+from gbas_jax.apps.evaluation import evaluate_query, query_keys
+from gbas_jax.io.checkpoint import open_model
 
 from .records import write_json, write_text
 
@@ -49,25 +49,23 @@ GRIDS = {
 
 
 def evaluate(gen, layer, seed, cfg):
-    from gbas_jax.core.queries import query_latents
-    z0 = query_latents(gen.latent_dim, seed)
-    k_run, k_l2, _ = jax.random.split(jax.random.key(seed), 3)
-    t = time.perf_counter()
-    res = jax.block_until_ready(gb.egbas(gen, z0, layer, cfg, key=k_run))
-    seconds = time.perf_counter() - t
-    zs = res.tree.accepted()
+    """One run of the sweep: the query and keys of ``gbas-jax sample --seed S``,
+    evaluated as ``sample`` evaluates it (the image variation of E-GBAS and
+    epsilon-L2 compared when the tree holds at least two samples)."""
+    z0 = gb.query_latents(gen.latent_dim, seed)
+    ev = evaluate_query(gen, None, layer, z0, cfg, keys=query_keys(jax.random.key(seed)))
+    res, zs = ev.result, ev.latents["E-GBAS"]
     n = len(zs)
     row = {"layer": layer, "seed": seed, "samples": n, "full": res.tree.stop() == gb.StopReason.CAPACITY,
            "acceptance": (n - 1) / max(1, int(res.tree.num_proposals)),
            "radius": float(np.max(np.linalg.norm(zs - z0, axis=1))), "kept": int(res.num_kept),
            "rejected": int(res.tree.num_rejected),
            "units": int(res.theta.shape[0]), "ber_steps": int(res.ber_steps),
-           "ber_converged": bool(res.ber_converged), "seconds": seconds}
+           "ber_converged": bool(res.ber_converged), "seconds": ev.timings["egbas_s"]}
     if n >= 2:
-        eps_l2, _ = gb.baselines.calibrate(res)
-        z_l2 = np.asarray(gb.baselines.sample_l2_ball(z0, eps_l2, n, key=k_l2))
-        iv = [float(gb.metrics.image_variation(gen.generate(z))) for z in (zs, z_l2)]
-        row.update(variation_egbas=iv[0], variation_l2=iv[1], variation_diff=iv[0] - iv[1], eps_l2=eps_l2)
+        iv = [ev.metrics[m]["image_variation"] for m in ("E-GBAS", "eps-L2")]
+        row.update(variation_egbas=iv[0], variation_l2=iv[1], variation_diff=iv[0] - iv[1],
+                   eps_l2=ev.calibration.eps_l2)
     return row
 
 
@@ -132,7 +130,7 @@ def main(argv=None):
     ap.add_argument("--proposals", type=int, default=32)
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args(argv)
-    read_architecture(args.model)
+    open_model(args.model)
     results = sweep(args.model, args.layers, args.seeds, GRIDS[args.grid],
                     {"capacity": args.capacity, "proposals": args.proposals})
     best = choose(results)

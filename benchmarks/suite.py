@@ -39,7 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import gbas_jax as gb
-from gbas_jax.core import compiler, kept
+from gbas_jax.core import kept
+from gbas_jax.runtime import compiler
 
 from .time_egbas import timed
 

@@ -5,7 +5,8 @@ Boundaries of Deep Generative Neural Networks", AAAI 2020.
 
 The package is layered; each layer imports only the ones before it::
 
-    core      pure JAX: model protocol, Generator, config, region, BerOpt, GB-RRT, egbas
+    core      pure JAX: model protocol, Generator, config, region, BerOpt, GB-RRT, stages
+    runtime   compiler options, the traced-program store, trace counters; egbas, ber_opt, gb_rrt
     models    Flax architectures (DCGAN, PGGAN), their adapters and registry
     io        model folders (orbax), atomic outputs, pictures
     parallel  batches, sharding, memory chunks, multi-host runs
@@ -27,15 +28,17 @@ _EXPORTS = {
     **{name: "gbas_jax.core" for name in (
         "EGBASConfig", "EGBASResult", "BerOptResult", "BerOptState", "RRTResult", "RRTState", "StopReason",
         "Generator", "LayeredModel", "FunctionalModel", "LinearMap", "ConvGeometry",
-        "Discriminator", "DiscriminatorModel", "ber_opt", "halfspace_indicator", "in_region",
-        "region_margin", "nrs_fraction", "gb_rrt", "egbas", "query_latents", "TRACE_COUNTS")},
+        "Discriminator", "DiscriminatorModel", "halfspace_indicator", "in_region",
+        "region_margin", "nrs_fraction", "query_latents")},
+    **{name: "gbas_jax.runtime" for name in ("ber_opt", "gb_rrt", "egbas", "TRACE_COUNTS")},
     **{name: "gbas_jax.models" for name in ("FlaxModel", "FlaxDiscriminatorModel")},
-    **{name: "gbas_jax.io" for name in ("load_pretrained", "load_discriminator", "save_model", "PRETRAINED")},
+    **{name: "gbas_jax.io" for name in ("load_pretrained", "load_discriminator", "load_model", "save_model", "PRETRAINED",
+                                         "enable_compile_cache")},
     **{name: "gbas_jax.parallel" for name in ("compiled_batch_bytes", "egbas_batch", "egbas_batch_keys",
                                                 "generator_bytes", "memory_per_query", "query_mesh")},
 }
 # public submodule name -> module
-_MODULES = {"core": "gbas_jax.core", "models": "gbas_jax.models", "io": "gbas_jax.io",
+_MODULES = {"core": "gbas_jax.core", "runtime": "gbas_jax.runtime", "models": "gbas_jax.models", "io": "gbas_jax.io",
             "parallel": "gbas_jax.parallel", "apps": "gbas_jax.apps",
             "baselines": "gbas_jax.core.baselines", "metrics": "gbas_jax.core.metrics",
             "kept": "gbas_jax.core.kept", "viz": "gbas_jax.io.images"}

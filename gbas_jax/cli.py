@@ -17,6 +17,7 @@ details.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,13 +26,13 @@ import sys
 import threading
 from typing import Callable, List, Optional, get_args
 
-from .apps import boundaries, health, presets, reproduce, sample, settings, train
+from .apps import boundaries, health, presets, reproduce, sample, sample_many, settings, train
+from .apps.markdown_report import report_markdown
 from .core.config import EGBASConfig, choices
 from .io import atomic, cache
-from .io.checkpoint import PRETRAINED, generator_module, read_architecture, resolve
+from .io.checkpoint import PRETRAINED, ModelFolder, load_model, open_model
 from .io.outputs import OutputError, check_output_folder
-from .io.queries import read_query
-from .parallel import multihost
+from .io.query_input import read_query
 
 EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 2, 3, 130
 MAX_SEED = 2 ** 32 - 1
@@ -250,106 +251,94 @@ class Outcome:
     problems: List[dict] = dataclasses.field(default_factory=list)
 
 
-def _architecture(model: str) -> dict:
-    arch = read_architecture(model)
-    generator_module(model)           # a malformed generator entry is reported now, with the file
-    return arch
+def _model(args, flag: str = "--model") -> ModelFolder:
+    """The model folder of a command, opened once (its ``architecture.json`` parsed
+    and its generator built from it; the weights are read by the job)."""
+    return open_model(getattr(args, flag[2:].replace("-", "_")))
 
 
-def _check_layers(arch: dict, model: str, layers) -> None:
-    n = generator_module(model).num_layers
-    for layer in layers:
-        if not 1 <= layer <= n:
-            raise UsageError(f"--layer {layer}: {model} has layers 1..{n}")
+def _folder_outcome(args, record: dict, summary: str) -> Outcome:
+    """A job that wrote the output folder ``--out``."""
+    return Outcome(record, summary, f"wrote {args.out}/ ({', '.join(record['files'])})", record["problems"])
 
 
-def _latent_dim(arch: dict) -> int:
-    return int(arch["generator"]["latent_dim"])
-
-
-def _settings(args, arch, preset=None, preset_name="preset"):
-    label = os.path.join(resolve(args.model), "architecture.json")
-    return settings.resolve(arch, config_flags(args), preset, preset_name, label)
+def _settings(args, model: ModelFolder, preset=None, preset_name="preset"):
+    return settings.resolve(model, config_flags(args), preset, preset_name)
 
 
 def _run_sample(args) -> Callable[[], Outcome]:
-    arch = _architecture(args.model)
-    _check_layers(arch, args.model, [args.layer])
-    query = None if args.query is None else read_query(args.query, _latent_dim(arch))
-    st = _settings(args, arch)
+    model = _model(args)
+    model.check_layers([args.layer])
+    query = None if args.query is None else read_query(args.query, model.latent_dim)
+    st = _settings(args, model)
     out = check_output_folder(args.out, "sample", args.overwrite)
 
     def job():
-        run = sample.compute_sample(args.model, args.layer, st, seed=args.seed, query=query,
+        run = sample.compute_sample(load_model(model), args.layer, st, seed=args.seed, query=query,
                                     progress=not args.no_progress)
         rec = sample.write_sample(run, out)
-        return Outcome(rec, sample.summary_table(rec), f"wrote {args.out}/ ({', '.join(rec['files'])})",
-                       rec["problems"])
+        return _folder_outcome(args, rec, sample.summary_table(rec))
     return job
 
 
 def _run_boundaries(args) -> Callable[[], Outcome]:
-    arch = _architecture(args.model)
-    if _latent_dim(arch) != 2:
-        raise UsageError(f"--model {args.model}: 'boundaries' needs a model with a 2-D latent; this one has "
-                         f"{_latent_dim(arch)}")
-    _check_layers(arch, args.model, [args.layer])
+    model = _model(args)
+    model.require_latent_dim(2, "'boundaries'")
+    model.check_layers([args.layer])
     query = None if args.query is None else read_query(args.query, 2)
-    st = _settings(args, arch)
+    st = _settings(args, model)
     out = check_output_folder(args.out, "boundaries", args.overwrite)
 
     def job():
-        run = boundaries.compute_boundaries(args.model, args.layer, st, seed=args.seed, query=query,
-                                            extent=args.extent, resolution=args.resolution,
-                                            progress=not args.no_progress)
+        run = boundaries.compute_boundaries(load_model(model, discriminator=False), args.layer, st,
+                                            seed=args.seed, query=query, extent=args.extent,
+                                            resolution=args.resolution, progress=not args.no_progress)
         rec = boundaries.write_boundaries(run, out)
-        return Outcome(rec, boundaries.summary(rec), f"wrote {args.out}/ ({', '.join(rec['files'])})",
-                       rec["problems"])
+        return _folder_outcome(args, rec, boundaries.summary(rec))
     return job
 
 
 def _run_reproduce(args) -> Callable[[], Outcome]:
-    arch = _architecture(args.model)
+    model = _model(args)
     quick = presets.REPRODUCE_QUICK if args.quick else None
     queries = quick["queries"] if quick else args.queries
     layers = args.layers or (quick["layers"] if quick else None)
     mc = quick["mc_proposals"] if quick else args.mc_proposals
     if layers:
-        _check_layers(arch, args.model, layers)
-    f4 = None if args.figure4_model.lower() == "none" else args.figure4_model
-    if f4 is not None and _latent_dim(_architecture(f4)) != 2:
-        raise UsageError(f"--figure4-model {f4}: Figure 4 needs a model with a 2-D latent")
-    st = _settings(args, arch, quick["egbas"] if quick else None, "--quick")
+        model.check_layers(layers)
+    f4 = None if args.figure4_model.lower() == "none" else _model(args, "--figure4-model")
+    if f4 is not None:
+        f4.require_latent_dim(2, "--figure4-model (Figure 4)")
+    st = _settings(args, model, quick["egbas"] if quick else None, "--quick")
     out = check_output_folder(args.out, "reproduce", args.overwrite)
 
     def job():
-        run = reproduce.compute_reproduce(args.model, layers, queries, args.seed, st, mc, f4,
+        run = reproduce.compute_reproduce(load_model(model), layers, queries, args.seed, st, mc,
+                                          None if f4 is None else load_model(f4, discriminator=False),
                                           progress=not args.no_progress)
         res = reproduce.write_reproduce(run, out)
-        return Outcome(res, reproduce.report_markdown(res).split("## Figures")[0].rstrip(),
-                       f"wrote {args.out}/ ({', '.join(res['files'])})", res["problems"])
+        return _folder_outcome(args, res, report_markdown(res).split("## Figures")[0].rstrip())
     return job
 
 
 def _run_sample_many(args) -> Callable[[], Outcome]:
-    arch = _architecture(args.model)
-    _check_layers(arch, args.model, [args.layer])
-    st = _settings(args, arch)
+    model = _model(args)
+    model.check_layers([args.layer])
+    st = _settings(args, model)
 
     def job():
-        rec = multihost.run_share(args.model, args.layer, st.config, args.queries, args.seed, args.out,
-                                  args.coordinator, args.num_processes, args.process_id,
-                                  overwrite=args.overwrite, progress=not args.no_progress,
-                                  settings_record=st.as_record())
-        return Outcome(rec, multihost.share_summary(rec), f"wrote {rec['files'][0]} and {rec['files'][1]}",
+        rec = sample_many.run_share(model, args.layer, st, args.queries, args.seed, args.out,
+                                    args.coordinator, args.num_processes, args.process_id,
+                                    overwrite=args.overwrite, progress=not args.no_progress)
+        return Outcome(rec, sample_many.share_summary(rec), f"wrote {rec['files'][0]} and {rec['files'][1]}",
                        rec["problems"])
     return job
 
 
 def _run_merge(args) -> Callable[[], Outcome]:
     def job():
-        rec = multihost.merge(args.run)
-        return Outcome(rec, multihost.merge_summary(rec), f"wrote {os.path.join(args.run, 'merged.npz')} "
+        rec = sample_many.merge(args.run)
+        return Outcome(rec, sample_many.merge_summary(rec), f"wrote {os.path.join(args.run, 'merged.npz')} "
                                                           "and merged.json")
     return job
 
@@ -467,11 +456,16 @@ def main(argv=None) -> int:
         return int(e.code or 0)
     command = args.command
     _quiet_logs()
-    if not getattr(args, "no_compile_cache", True) and not cache.cache_disabled_by_environment():
-        try:
-            cache.enable_compile_cache()
-        except (OSError, ValueError) as e:      # a read-only home, say: run without the cache
-            print(f"gbas-jax {command}: warning: no compilation cache ({e})", file=sys.stderr)
+    with contextlib.ExitStack() as scope:
+        if not getattr(args, "no_compile_cache", True) and not cache.cache_disabled_by_environment():
+            try:
+                scope.enter_context(cache.compile_cache())
+            except (OSError, ValueError) as e:      # a read-only home, say: run without the cache
+                print(f"gbas-jax {command}: warning: no compilation cache ({e})", file=sys.stderr)
+        return _run_command(command, args, argv)
+
+
+def _run_command(command: str, args, argv) -> int:
     from converters import CheckpointError      # a ValueError; imported with the parser above
     runners = {"sample": _run_sample, "boundaries": _run_boundaries, "reproduce": _run_reproduce,
                "sample-many": _run_sample_many, "merge": _run_merge, "convert": _run_convert,
@@ -493,7 +487,6 @@ def main(argv=None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:
         _interrupted(command)
-
 
 if __name__ == "__main__":
     sys.exit(main())

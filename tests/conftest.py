@@ -20,17 +20,52 @@ settings.load_profile(os.environ.get("GBAS_HYPOTHESIS_PROFILE", "default"))
 
 import gbas_jax as gb
 
+# -- test tiers ---------------------------------------------------------------------
+#
+# Every test names its tier: ``pytest.mark.fast`` (a module's ``pytestmark``, say) or
+# ``pytest.mark.slow`` (slow wins where both apply).  The fast tier is the README's
+# test command and touches every module and command; the slow tier holds the
+# subprocess and multi-process runs, the benchmark smoke runs and the long property
+# and agreement sweeps.  ``--tier all`` runs both, ``--tier slow`` only the slow one
+# (``.ci/run`` runs the fast tier, then the slow one).  Tests outside the chosen tier
+# are deselected, not skipped.
+
+TIERS = ("fast", "slow")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--tier", choices=("fast", "slow", "all"), default="fast",
+                     help="which tests to run: the fast tier (default, the README's command), the slow tier, or all")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fast: the fast tier (the README's test command)")
+    config.addinivalue_line("markers", "slow: the slow tier (pytest --tier slow, or --tier all)")
+
+
+def tier_of(item) -> str:
+    if item.get_closest_marker("slow"):
+        return "slow"
+    return "fast" if item.get_closest_marker("fast") else ""
+
+
+def pytest_collection_modifyitems(config, items):
+    untiered = [item.nodeid for item in items if not tier_of(item)]
+    if untiered:
+        raise pytest.UsageError("tests without a tier (mark them pytest.mark.fast or pytest.mark.slow): "
+                                + ", ".join(untiered[:10]))
+    wanted = config.getoption("--tier")
+    if wanted == "all":
+        return
+    keep = [item for item in items if tier_of(item) == wanted]
+    dropped = [item for item in items if tier_of(item) != wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 # Small architectures keep compile and run times low on 2 CPU cores.
 SMALL = dict(latent_dim=8, image_size=28, channels=1, widths=(16, 8, 8, 8))
-
-
-@pytest.fixture(autouse=True)
-def _no_stage_store_left_behind():
-    # An in-process command installs the stage store for the process; later tests
-    # should see the library's default (none).
-    yield
-    from gbas_jax.core import stages
-    stages.set_stage_store(None)
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +83,13 @@ def small_disc():
 def fast_cfg():
     return gb.EGBASConfig(ber_steps=60, ber_check=10, ber_window=20, capacity=64, proposals=16,
                           max_iterations=200, step_size=0.2, interval=1.5, reject_capacity=128)
+
+
+#: The E-GBAS flags of the command-line tests: one small setting for every command on
+#: dcgan-mnist (at layer 2), so that they share their compiled programs.
+CLI_FAST = ["--capacity", "48", "--proposals", "16", "--ber-steps", "100", "--ber-window", "50", "--no-progress"]
+#: The same as an EGBASConfig.
+CLI_FAST_CFG = gb.EGBASConfig(capacity=48, proposals=16, ber_steps=100, ber_window=50)
 
 
 def z_query(seed, dim):

@@ -8,6 +8,8 @@ import pytest
 import gbas_jax as gb
 from gbas_jax.core.baselines import linf_half_side
 
+pytestmark = pytest.mark.fast
+
 
 def fake_result(samples, rejected, reject_capacity=16):
     n, d = samples.shape
@@ -93,6 +95,7 @@ def test_sampler_validation():
         gb.baselines.sample_linf_ball(np.zeros(2), 1.0, 2.5, key=jax.random.key(0))
 
 
+@pytest.mark.slow
 def test_calibration_uses_every_rejection_even_past_the_buffer(small_gen, fast_cfg):
     """With a rejected buffer of 2, GB-RRT replays its iterations at the end to find
     the distance range over all rejections: the same eps_L2 as a buffer that holds

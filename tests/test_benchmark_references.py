@@ -13,6 +13,8 @@ import gbas_jax as gb
 from benchmarks import batched_torch, reference_torch
 from torch_mirror import TorchDCGAN, check_mirror, from_jax
 
+pytestmark = pytest.mark.slow
+
 # 32x32: dense layer 1, transposed convs at layers 2-3, an extra 3x3 conv at layer 4.
 ARCH = {"latent_dim": 8, "image_size": 32, "channels": 1, "widths": (32, 16, 8, 8)}
 LAYER = 2

@@ -12,6 +12,8 @@ pytest.importorskip("torch", reason="torch is a test dependency: pip install -e 
 
 from benchmarks import __main__ as bench_main  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

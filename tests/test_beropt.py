@@ -9,6 +9,8 @@ import pytest
 import gbas_jax as gb
 from conftest import z_query
 
+pytestmark = pytest.mark.fast
+
 BASE = gb.EGBASConfig(ber_steps=200, ber_tol=0.0, ber_check=10, ber_window=30)
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -54,6 +56,7 @@ def test_objective_falls_and_output_is_faithful(small_gen, relaxation):
     assert theta.shape == (small_gen.layer_size(2),) and np.all((theta >= 0) & (theta <= 1))
 
 
+@pytest.mark.slow
 def test_best_iterate_is_returned(small_gen):
     """The objective never gets worse with more steps: the same trajectory is
     checked at more points and the best one is kept."""
@@ -64,6 +67,7 @@ def test_best_iterate_is_returned(small_gen):
     assert js[-1] < js[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer", [1, 3])
 def test_kept_count_falls_as_lambda_grows(small_gen, layer):
     z0 = z_query(1, small_gen.latent_dim)

@@ -9,6 +9,8 @@ import pytest
 
 from gbas_jax.io import cache
 
+pytestmark = pytest.mark.fast
+
 TINY = ["sample", "--layer", "2", "--capacity", "16", "--proposals", "8", "--ber-steps", "25", "--ber-window", "25", "--no-progress",
         "--allow-incomplete"]
 
@@ -25,6 +27,7 @@ def entries(folder):
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
+@pytest.mark.slow
 def test_second_run_reuses_the_cache_and_off_means_off(tmp_path):
     folder = tmp_path / "cache"
     run(tmp_path, "a", {cache.ENV_DIR: str(folder)})
@@ -32,7 +35,7 @@ def test_second_run_reuses_the_cache_and_off_means_off(tmp_path):
     assert len(first) >= 3                         # the stages and the small programs around them
     run(tmp_path, "b", {cache.ENV_DIR: str(folder)})
     assert entries(folder) == first                # nothing compiled anew: every program came from the cache
-    assert len(list((folder / "stages").glob("*.jaxexport"))) == 2   # and both traced E-GBAS stages
+    assert len(list((folder / "programs").glob("*.jaxexport"))) == 2   # and both traced E-GBAS stages
     # Off by flag (the environment switch is read by the same test in the command
     # line, and its parsing is checked below).
     off = tmp_path / "off"

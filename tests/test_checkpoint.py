@@ -8,6 +8,8 @@ import pytest
 import gbas_jax as gb
 from gbas_jax.io.checkpoint import save_model
 
+pytestmark = pytest.mark.fast
+
 
 def spec(gen):
     m = gen.model.module

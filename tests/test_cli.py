@@ -17,8 +17,10 @@ import pytest
 
 from gbas_jax.cli import main
 
+pytestmark = pytest.mark.fast
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-FAST = ["--capacity", "48", "--proposals", "16", "--ber-steps", "100", "--ber-window", "50", "--no-progress"]
+from conftest import CLI_FAST as FAST
 
 
 def one_error_line(capsys, *keywords):
@@ -39,14 +41,14 @@ def tree(path: pathlib.Path) -> dict:
 
 def test_sample_writes_everything(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["sample", "--out", str(out), "--layer", "1", *FAST]) == 0
+    assert main(["sample", "--out", str(out), "--layer", "2", *FAST]) == 0
     files = set(os.listdir(out))
     assert {"samples.png", "record.json", "query.npy", "egbas_samples.npy", "eps_l2_samples.npy",
             "eps_linf_samples.npy", "egbas_parents.npy", "egbas_rejected.npy"} <= files
     rec = json.loads((out / "record.json").read_text())
     n = rec["counts"]["samples"]
     assert np.load(out / "egbas_samples.npy").shape == (n, 100)
-    assert rec["config"]["capacity"] == 48 and rec["layer"] == 1
+    assert rec["config"]["capacity"] == 48 and rec["layer"] == 2
     assert rec["config_sources"] == {"capacity": "command line", "proposals": "command line",
                                      "ber_steps": "command line", "ber_window": "command line"}
     assert rec["written_by"] == {"program": "gbas-jax", "job": "sample"}
@@ -60,7 +62,7 @@ def test_sample_writes_everything(tmp_path, capsys):
     assert "capacity=48 (command line)" in printed.out
     assert (out.stat().st_mode & 0o777) == (0o777 & ~_umask())      # an ordinary folder, not 0700
     # Rerunning the same command replaces its own output.
-    assert main(["sample", "--out", str(out), "--layer", "1", "--seed", "1", *FAST]) == 0
+    assert main(["sample", "--out", str(out), "--layer", "2", "--seed", "1", *FAST]) == 0
     assert json.loads((out / "record.json").read_text())["seed"] == 1
 
 
@@ -130,6 +132,7 @@ def test_another_commands_output_needs_overwrite(tmp_path, capsys):
 
 # -- failed runs are not called a success ---------------------------------------------
 
+@pytest.mark.slow
 def test_unusable_result_exits_3(tmp_path, capsys):
     out = tmp_path / "none"
     argv = ["sample", "--out", str(out), "--layer", "1", "--ber-lambda", "50", "--ber-lr", "0.5",
@@ -153,6 +156,7 @@ def test_incomplete_tree_is_a_warning(tmp_path, capsys):
     assert sum("warning:" in line and "rejected" in line for line in err) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, step", [("dcgan-mnist-2d", 0.02), ("pggan-mnist", 1.0)])
 def test_shipped_models_run_with_their_recommended_settings(tmp_path, capsys, model, step):
     """The default layer, the model's recommendation (a full tree) and a flag above it."""
@@ -239,16 +243,19 @@ def test_every_option_has_help_and_the_docs_agree():
 
 # -- Ctrl-C ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_ctrl_c_during_compilation(tmp_path):
     """SIGINT right after the E-GBAS stage begins (the progress bar's marker on
     stderr), i.e. while XLA compiles: exit 130 within a second or so, one line, no
     traceback, no temporary folder left."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
-    # The child gets the default SIGINT disposition even when the suite runs in a
-    # background job (which starts with SIGINT ignored, and Python keeps that).
-    p = subprocess.Popen([sys.executable, "-m", "gbas_jax.cli", "sample", "--out", str(tmp_path / "o")],
-                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # The child handles SIGINT as Python does by default even when the suite runs in a
+    # background job (which starts with SIGINT ignored, and Python keeps that).  Set
+    # in the child itself: a preexec_fn would fork this multithreaded process.
+    start = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "runpy.run_module('gbas_jax.cli', run_name='__main__')")
+    p = subprocess.Popen([sys.executable, "-c", start, "sample", "--out", str(tmp_path / "o")],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     seen = b""
     while b"E-GBAS" not in seen:
         chunk = p.stderr.read1(4096)

@@ -1,4 +1,4 @@
-"""gbas_jax.core.compiler: the CPU compiler options reach the library's programs,
+"""gbas_jax.runtime.compiler: the CPU compiler options reach the library's programs,
 and each way of opting out works."""
 
 import jax
@@ -6,7 +6,10 @@ import jax.numpy as jnp
 import pytest
 
 import gbas_jax as gb
-from gbas_jax.core import compiler, rrt
+from gbas_jax.runtime import compiler
+from gbas_jax.runtime.egbas import GB_RRT
+
+pytestmark = pytest.mark.fast
 
 cpu_only = pytest.mark.skipif(jax.default_backend() != "cpu", reason="the options are CPU options")
 
@@ -26,7 +29,7 @@ def test_library_programs_compile_without_ynnpack_fusions():
     z0 = jax.random.normal(jax.random.key(1), (8,))
     V = jnp.zeros((gen.layer_size(layer),), jnp.int8).at[:5].set(1)
     cfg = gb.EGBASConfig(capacity=8, proposals=4, max_iterations=4)
-    text = rrt._gb_rrt.lower(gen, z0, layer, V, cfg, jax.random.key(2)).compile().as_text()
+    text = GB_RRT.lower(gen, z0, V, jax.random.key(2), layer=layer, cfg=cfg).compile().as_text()
     assert "convolution(" in text and "__ynn_fusion" not in text
 
 

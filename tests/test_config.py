@@ -2,6 +2,8 @@ import pytest
 
 import gbas_jax as gb
 
+pytestmark = pytest.mark.fast
+
 
 def test_defaults_valid_and_hashable():
     cfg = gb.EGBASConfig()

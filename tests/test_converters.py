@@ -28,6 +28,8 @@ import gbas_jax as gb  # noqa: E402
 from torch_mirror import layouts as tm  # noqa: E402
 from converters import CheckpointError, UnsafePickleError  # noqa: E402
 
+pytestmark = pytest.mark.fast
+
 RTOL = 1e-4
 CONTAINERS = ("zip", "legacy", "safetensors")
 
@@ -269,6 +271,7 @@ def test_command_line_and_gbas_jax_convert(tmp_path):
                                   gb.load_pretrained(str(tmp_path / "b")).generate(z))
 
 
+@pytest.mark.slow
 def test_egbas_on_converted_pggan(tmp_path):
     """E-GBAS end to end on a converted 32x32 PGGAN (random weights)."""
     torch.manual_seed(5)
@@ -288,6 +291,7 @@ def test_egbas_on_converted_pggan(tmp_path):
     assert bool(inside.all())
 
 
+@pytest.mark.slow
 def test_converted_folder_settings_default_then_recommended(tmp_path, capsys):
     """A converted pytorch_GAN_zoo checkpoint carries no recommendation: the command
     line runs the library defaults and says so; once recommended fields are added

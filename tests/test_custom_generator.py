@@ -1,10 +1,13 @@
 """A user's own generator, wrapped with gb.FunctionalModel, runs through every stage."""
 
+import pytest
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import gbas_jax as gb
+
+pytestmark = pytest.mark.fast
 
 
 # A tiny MLP generator written by hand: z (3,) -> 16 -> 12 -> image 4x4x1.

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 import gbas_jax as gb
 from gbas_jax.cli import main
 from gbas_jax.io.checkpoint import resolve
-from gbas_jax.io.queries import read_query_file
+from gbas_jax.io.query_input import read_query_file
+
+pytestmark = pytest.mark.fast
 
 FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

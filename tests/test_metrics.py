@@ -3,6 +3,8 @@ import pytest
 
 import gbas_jax as gb
 
+pytestmark = pytest.mark.fast
+
 
 def test_image_variation_matches_numpy():
     x = np.random.default_rng(0).standard_normal((7, 5, 5, 3)).astype(np.float32)

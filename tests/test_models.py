@@ -6,6 +6,8 @@ import pytest
 import gbas_jax as gb
 from numpy_dcgan import conv, preactivations
 
+pytestmark = pytest.mark.fast
+
 ARCHS = [
     dict(latent_dim=8, image_size=28, channels=1, widths=(16, 8, 8, 8)),
     dict(latent_dim=6, image_size=32, channels=3, widths=(16, 8, 8, 4)),
@@ -13,7 +15,8 @@ ARCHS = [
 ]
 
 
-@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"{a['image_size']}px")
+@pytest.mark.parametrize("arch", [a if a["image_size"] == 28 else pytest.param(a, marks=pytest.mark.slow) for a in ARCHS],
+                         ids=lambda a: f"{a['image_size']}px")
 def test_decode_features_is_generate(arch):
     gen = gb.models.dcgan(key=jax.random.key(3), **arch)
     z = jax.random.normal(jax.random.key(4), (5, arch["latent_dim"]))
@@ -24,7 +27,8 @@ def test_decode_features_is_generate(arch):
         np.testing.assert_allclose(gen.decode(gen.features(z, layer), layer), x, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"{a['image_size']}px")
+@pytest.mark.parametrize("arch", [a if a["image_size"] == 28 else pytest.param(a, marks=pytest.mark.slow) for a in ARCHS],
+                         ids=lambda a: f"{a['image_size']}px")
 def test_boundary_matches_numpy(arch):
     gen = gb.models.dcgan(key=jax.random.key(5), **arch)
     z = np.random.default_rng(0).standard_normal((3, arch["latent_dim"])).astype(np.float32)

@@ -6,6 +6,8 @@ from jax import lax
 
 from gbas_jax.models.ops import conv2d
 
+pytestmark = pytest.mark.fast
+
 CASES = [  # (size, kernel, stride, padding, lhs_dilation)
     (16, 3, (1, 1), ((1, 1), (1, 1)), (1, 1)),   # 3x3 "extra" conv
     (8, 4, (1, 1), ((2, 2), (2, 2)), (2, 2)),    # transposed conv 4x4 / 2 (PyTorch padding 1)

@@ -8,6 +8,8 @@ import pytest
 import gbas_jax as gb
 from gbas_jax.models.pggan import default_widths, minibatch_stddev, pixel_norm
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize("layout", ["zoo", "dissect"])
 def test_decomposition(layout):
@@ -23,6 +25,7 @@ def test_decomposition(layout):
         assert gen.boundary(z, layer).shape == (3, 16 * sizes[layer - 1][0] * sizes[layer - 1][1])
 
 
+@pytest.mark.slow
 def test_zoo_blocks_end_in_pixel_norm():
     gen = gb.models.pggan(key=jax.random.key(0), latent_dim=8, resolution=8, max_width=8)
     h = np.asarray(gen.features(jax.random.normal(jax.random.key(1), (2, 8)), 3))
@@ -57,6 +60,7 @@ def test_default_widths_and_validation():
         gb.models.pggan(key=jax.random.key(0), resolution=8, widths=(4,))
 
 
+@pytest.mark.slow
 def test_discriminator_features_before_minibatch_statistic():
     d = gb.models.pggan_discriminator(key=jax.random.key(0), resolution=16, max_width=8)
     x = jax.random.normal(jax.random.key(1), (4, 16, 16, 3))

@@ -12,6 +12,8 @@ import gbas_jax as gb
 from gbas_jax.core import beropt, kept, precision, rrt
 from conftest import z_query
 
+pytestmark = pytest.mark.fast
+
 MULTIPLIES = ("dot_general", "conv_general_dilated")
 
 

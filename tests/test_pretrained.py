@@ -7,11 +7,14 @@ import pytest
 import gbas_jax as gb
 from digit_judge import judge, mnist_split
 
+pytestmark = pytest.mark.fast
+
 
 SHIPPED = [("dcgan-mnist", 100, 28, 4), ("dcgan-mnist-2d", 2, 28, 4), ("pggan-mnist", 128, 32, 8)]
 
 
-@pytest.mark.parametrize("name, dz, size, layers", SHIPPED)
+@pytest.mark.parametrize("name, dz, size, layers", [s if s[0] != "pggan-mnist" else pytest.param(*s, marks=pytest.mark.slow)
+                                                     for s in SHIPPED])
 def test_shipped_models_load(name, dz, size, layers):
     assert name in gb.PRETRAINED
     gen = gb.load_pretrained(name)
@@ -33,6 +36,7 @@ def test_unknown_model_is_a_clear_error(tmp_path):
         gb.load_pretrained(str(tmp_path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dcgan-mnist", "pggan-mnist"])
 def test_shipped_model_draws_digits(name):
     """Criterion: a classifier trained on real digits (94 % held-out accuracy) is

@@ -6,6 +6,8 @@ import gbas_jax as gb
 from conftest import z_query
 from numpy_dcgan import preactivations
 
+pytestmark = pytest.mark.fast
+
 
 def numpy_in_region(gen, z, layer, V):
     a = preactivations(gen, z)[0][layer - 1].reshape(len(z), -1)

@@ -7,19 +7,27 @@ import pytest
 from gbas_jax.core.baselines import linf_half_side
 from gbas_jax.cli import main
 
+pytestmark = pytest.mark.fast
+
+
+from conftest import CLI_FAST
+
+# A small run: two queries, one layer, the command-line tests' small setting.
+SMALL = ["--queries", "2", "--layers", "2", "--mc-proposals", "64", *CLI_FAST]
+
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("rep") / "r"
-    assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0
+    assert main(["reproduce", *SMALL, "--out", str(out)]) == 0
     return out, json.loads((out / "results.json").read_text())
 
 
 def test_quick_outputs(quick_run):
     out, res = quick_run
     assert {"report.md", "results.json", "figure4.png", "figure6.png", "figure7.png"} <= set(os.listdir(out))
-    assert res["layers"] == [1, 2] and res["queries"] == 2 and res["config"]["capacity"] == 64
-    for layer in ("1", "2"):
+    assert res["layers"] == [2] and res["queries"] == 2 and res["config"]["capacity"] == 48
+    for layer in ("2",):
         rows = res["per_query"][layer]
         assert len(rows) == 2
         s = res["summary"][layer]
@@ -51,6 +59,17 @@ def test_figure4_records_its_radii(quick_run):
     _, res = quick_run
     f4 = res["figure4"]
     assert f4["model"] == "dcgan-mnist-2d" and f4["min_dist"] <= f4["eps_l2"] <= f4["max_dist"]
+
+
+@pytest.mark.slow
+def test_the_quick_preset(tmp_path):
+    """``--quick``: its queries, layers and tree settings, the rest at the defaults."""
+    out = tmp_path / "q"
+    assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["layers"] == [1, 2] and res["queries"] == 2 and res["mc_proposals"] == 512
+    assert res["config"]["capacity"] == 64 and res["config_sources"]["capacity"] == "--quick"
+    assert all(len(res["per_query"][str(layer)]) == 2 for layer in (1, 2))
 
 
 def test_reproduce_bad_layer(tmp_path, capsys):

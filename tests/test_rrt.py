@@ -10,6 +10,8 @@ import gbas_jax as gb
 from gbas_jax.core.rrt import SPACING_RTOL
 from conftest import z_query
 
+pytestmark = pytest.mark.fast
+
 ARCHS = [
     dict(latent_dim=2, image_size=28, channels=1, widths=(8, 8, 4, 4)),
     dict(latent_dim=6, image_size=32, channels=1, widths=(8, 8, 4, 4)),
@@ -69,6 +71,7 @@ def check_tree(gen, z0, layer, V, cfg, tree):
 @given(arch=st.integers(0, 1), weights=st.integers(0, 2), layer=st.integers(1, 4),
        seed=st.integers(0, 2 ** 16), step=st.sampled_from([0.05, 0.3]),
        frac=st.sampled_from([0.02, 0.2]))
+@pytest.mark.slow
 def test_gb_rrt_guarantees(arch, weights, layer, seed, step, frac):
     gen = model(arch, weights)
     z0 = z_query(seed, gen.latent_dim)

@@ -5,15 +5,19 @@ import pytest
 import gbas_jax as gb
 from gbas_jax.apps.train import TrainConfig, load_mnist, train, train_and_save
 
+pytestmark = pytest.mark.fast
+
 TINY = TrainConfig(latent_dim=4, widths=(8, 4, 4, 4), disc_widths=(4, 4, 8), steps=3, batch_size=8, n_critic=2)
 
 
+@pytest.mark.slow
 def test_mnist_data():
     x = load_mnist(28)
     assert x.shape == (5000, 28, 28, 1) and x.min() == -1.0 and x.max() == 1.0
     assert load_mnist(32).shape == (5000, 32, 32, 1)
 
 
+@pytest.mark.slow
 def test_training_steps_update_everything():
     data = np.random.default_rng(0).uniform(-1, 1, (32, 28, 28, 1)).astype(np.float32)
     state, log = train(TINY, data=data, progress=False)

@@ -1,20 +1,16 @@
-"""Pieces every job shares: a progress bar over named stages with timings, the
-settings of a run, and JSON output."""
+"""Pieces every job shares: a progress bar over named steps with timings, and
+JSON output."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import time
 from typing import Dict, Iterator, List
 
-from ..core.config import EGBASConfig, check_config
-from .settings import Settings
 
-
-class Stages:
-    """A progress bar over a fixed list of stages; ``stage(key)`` times one and
+class Progress:
+    """A progress bar over a fixed list of steps; ``step(key)`` times one and
     stores the seconds under ``timings[key]``."""
 
     def __init__(self, desc: str, names: List[str], progress: bool = True):
@@ -26,7 +22,7 @@ class Stages:
                          bar_format="{l_bar}{bar}| {n}/{total} {postfix}")
         self._i = 0
 
-    def __enter__(self) -> "Stages":
+    def __enter__(self) -> "Progress":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -35,7 +31,7 @@ class Stages:
         self._bar.close()
 
     @contextlib.contextmanager
-    def stage(self, key: str) -> Iterator[None]:
+    def step(self, key: str) -> Iterator[None]:
         self._bar.set_postfix_str(self.names[self._i])
         t = time.perf_counter()
         yield
@@ -44,22 +40,18 @@ class Stages:
         self._bar.update(1)
 
 
-def as_settings(cfg) -> Settings:
-    """``None`` (library defaults), an :class:`EGBASConfig` (every non-default field
-    counted as given by the caller) or :class:`Settings` -> :class:`Settings`."""
-    if isinstance(cfg, Settings):
-        return cfg
-    cfg = EGBASConfig() if cfg is None else check_config(cfg)
-    default = EGBASConfig()
-    return Settings(cfg, {f.name: "caller" for f in dataclasses.fields(EGBASConfig)
-                          if getattr(cfg, f.name) != getattr(default, f.name)})
+class Timings:
+    """The stand-in for :class:`Progress` where no bar is shown: ``step(key)`` only
+    times."""
 
+    def __init__(self):
+        self.timings: Dict[str, float] = {}
 
-def settings_line(record: dict) -> str:
-    """The settings line of a record (``config`` and ``config_sources``)."""
-    sources = record.get("config_sources", {})
-    return Settings(EGBASConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                   for k, v in record["config"].items()}), sources).describe()
+    @contextlib.contextmanager
+    def step(self, key: str) -> Iterator[None]:
+        t = time.perf_counter()
+        yield
+        self.timings[key] = time.perf_counter() - t
 
 
 def write_json(path: str, obj, indent: int = 2) -> None:

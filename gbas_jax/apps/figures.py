@@ -140,3 +140,73 @@ def figure6(keep, query_images, layers, path: str) -> None:
     title_above(fig, axes, "Figure 6: per-pixel std of the E-GBAS samples by target layer (brighter = more variation)")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def figure4(f4, path: str) -> None:
+    """The paper's Figure 4 on the 2-D model: accepted and rejected samples, their
+    mean, and the L2 balls of the min, max and calibrated radius."""
+    plt = _plt()
+
+    r, s, rej = f4["record"], f4["samples"], f4["rejected"]
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.scatter(s[:, 0], s[:, 1], s=4, c="k", label=f"accepted ({len(s)})")
+    if len(rej):
+        ax.scatter(rej[:, 0], rej[:, 1], s=6, c="r", marker="x", lw=0.7, label=f"rejected ({len(rej)} stored)")
+    ax.scatter([f4["z_avg"][0]], [f4["z_avg"][1]], s=60, c="b", label="mean of accepted")
+    for rad, col, lab in ((r["min_dist"], "red", "min"), (r["max_dist"], "orange", "max"),
+                          (r["eps_l2"], "blue", "eps_L2")):
+        ax.add_patch(plt.Circle(f4["z_avg"], rad, fill=False, color=col, lw=1.2, label=f"{lab} = {rad:.3f}"))
+    ax.set_aspect("equal")
+    ax.autoscale_view()
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(f"{r['model']}, layer {r['layer']}: calibration of eps_L2")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def boundaries_figure(run):
+    """The picture: all boundaries (left), the kept ones with the region and the
+    tree (right), and the images of the query and a few samples below."""
+    plt = _plt()
+
+    res, z0, layer = run.result, run.query, run.record["layer"]
+    all_b, kept_b, inside = run.maps
+    s = res.tree.accepted()
+    n = len(s)
+    par = np.asarray(res.tree.parents[:n])
+    rej = res.tree.stored_rejected()
+    fig = plt.figure(figsize=(13, 7.2))
+    gs = fig.add_gridspec(2, 6, height_ratios=[5, 1.25])
+    panels = ((all_b, "Greys", f"all {res.theta.shape[0]} boundaries of layer {layer}"),
+              (kept_b, "Reds", f"the {int(res.num_kept)} kept by BerOpt, the region and GB-RRT"))
+    for col, (count, cmap, title) in enumerate(panels):
+        ax = fig.add_subplot(gs[0, 3 * col:3 * col + 3])
+        region = np.zeros(inside.shape + (4,))
+        region[inside] = (0.55, 0.75, 1.0, 0.6)
+        vmax = max(1.0, float(np.percentile(count[count > 0], 95))) if np.any(count) else 1.0
+        ax.imshow(np.ma.masked_equal(count, 0), extent=run.extent, origin="upper", interpolation="nearest",
+                  cmap=cmap, vmin=0, vmax=vmax)
+        ax.imshow(region, extent=run.extent, origin="upper", interpolation="nearest")
+        if col == 1:
+            for i in range(1, n):
+                p = s[par[i]]
+                ax.plot([p[0], s[i, 0]], [p[1], s[i, 1]], color="k", lw=0.4)
+            ax.scatter(s[1:, 0], s[1:, 1], s=4, c="tab:blue", zorder=3, label=f"accepted ({n - 1})")
+            if len(rej):
+                ax.scatter(rej[:, 0], rej[:, 1], s=6, c="darkorange", marker="x", lw=0.6, zorder=3,
+                           label=f"rejected ({int(res.tree.num_rejected)})")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.scatter([z0[0]], [z0[1]], marker="*", s=140, c="gold", edgecolors="k", zorder=4)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("z[0]")
+        ax.set_ylabel("z[1]")
+    for j, img in enumerate(run.sample_images[:6]):
+        ax = fig.add_subplot(gs[1, j])
+        ax.imshow(np.clip(img[..., 0], -1, 1), cmap="gray", vmin=-1, vmax=1)
+        ax.set_axis_off()
+        ax.set_title("query" if j == 0 else f"sample {run.picked[j - 1]}", fontsize=8)
+    fig.tight_layout()
+    return fig

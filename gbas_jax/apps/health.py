@@ -10,7 +10,7 @@ unless ``--allow-incomplete`` (docs/cli.md).
 
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple
 
 from ..core.results import EGBASResult, StopReason
 
@@ -67,8 +67,3 @@ def as_records(problems: List[Problem]) -> List[dict]:
 def is_fatal(problems) -> bool:
     """True if any problem (objects or their dict records) is fatal."""
     return any((p.fatal if isinstance(p, Problem) else p["fatal"]) for p in problems)
-
-
-def summary_line(problems) -> Optional[str]:
-    codes = [p.code if isinstance(p, Problem) else p["code"] for p in problems]
-    return ", ".join(codes) if codes else None

@@ -1,8 +1,10 @@
-"""Which E-GBAS settings a job runs with, and where each came from.
+"""Which E-GBAS settings a job runs with, and where each came from: the one place
+that decides, for every command.
 
 Precedence, highest first:
 
-1. a command-line flag (``--ber-lambda 0.3``);
+1. a command-line flag (``--ber-lambda 0.3``), or the caller's own
+   :class:`~gbas_jax.EGBASConfig` when a job is called from Python;
 2. a job preset the user asked for (``reproduce --quick``);
 3. the model's recommendation: ``architecture.json`` may carry
    ``"recommended": {"egbas": {field: value, ...}, "why": "..."}`` (the shipped
@@ -16,16 +18,17 @@ from the library default; jobs print that line and store it in their record.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Union
 
-from ..core.config import EGBASConfig
+from ..core.config import EGBASConfig, check_config
+from ..io.checkpoint import ModelFolder
 
 FIELDS = tuple(f.name for f in dataclasses.fields(EGBASConfig))
 
 
 class Settings(NamedTuple):
     config: EGBASConfig
-    sources: Dict[str, str]     # field -> "command line" | preset name | "model" (non-default fields only)
+    sources: Dict[str, str]     # field -> "command line" | "caller" | preset name | "model" (non-default only)
 
     def describe(self) -> str:
         """One line: every non-default value with its source, or that the library
@@ -60,12 +63,13 @@ def recommended(arch: dict, label: str = "architecture.json") -> Dict[str, objec
     return fields
 
 
-def resolve(arch: Optional[dict], flags: Dict[str, object], preset: Optional[Dict[str, object]] = None,
-            preset_name: str = "preset", label: str = "architecture.json") -> Settings:
+def resolve(model: Optional[ModelFolder], flags: Dict[str, object], preset: Optional[Dict[str, object]] = None,
+            preset_name: str = "preset", flags_source: str = "command line") -> Settings:
     """The config from the four layers of the module docstring.  ``flags`` holds
-    only the fields given on the command line."""
-    layers = [("model", recommended(arch or {}, label)), (preset_name, dict(preset or {})),
-              ("command line", dict(flags))]
+    only the fields the user gave (``flags_source`` names where they came from)."""
+    arch, label = (model.architecture, model.label) if model is not None else ({}, "architecture.json")
+    layers = [("model", recommended(arch, label)), (preset_name, dict(preset or {})),
+              (flags_source, dict(flags))]
     values: Dict[str, object] = {}
     sources: Dict[str, str] = {}
     for source, fields in layers:               # later layers win
@@ -76,3 +80,23 @@ def resolve(arch: Optional[dict], flags: Dict[str, object], preset: Optional[Dic
     default = EGBASConfig()
     sources = {k: sources[k] for k in FIELDS if k in sources and getattr(cfg, k) != getattr(default, k)}
     return Settings(cfg, sources)
+
+
+def for_job(model: Optional[ModelFolder], cfg: Union[None, EGBASConfig, Settings]) -> Settings:
+    """A job's settings from what its caller passed: :class:`Settings` as they are;
+    an :class:`EGBASConfig` as the caller's (every non-default field counted as
+    given by the caller); ``None``: the model's recommendation over the library
+    defaults, as a command without flags gets."""
+    if isinstance(cfg, Settings):
+        return cfg
+    if cfg is None:
+        return resolve(model, {})
+    cfg = check_config(cfg)
+    default = EGBASConfig()
+    return Settings(cfg, {f: "caller" for f in FIELDS if getattr(cfg, f) != getattr(default, f)})
+
+
+def from_record(record: dict) -> Settings:
+    """The settings a record stored (its ``config`` and ``config_sources``)."""
+    cfg = EGBASConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()})
+    return Settings(cfg, record.get("config_sources", {}))

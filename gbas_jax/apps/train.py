@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..core.compiler import jit
+from ..runtime.compiler import jit
 from ..core.validation import positive_int
 from ..io.checkpoint import save_model
 from ..io.outputs import check_output_folder

@@ -1,26 +1,25 @@
-"""The numerical core: pure JAX, no Flax, no files.
+"""The numerical core: pure JAX functions of arrays, no Flax, no files, no state.
 
 The model protocol (:class:`LayeredModel`, :class:`LinearMap`), the
 :class:`Generator` and :class:`Discriminator` pytrees, :class:`EGBASConfig`,
-region membership (full and kept-unit paths), BerOpt, GB-RRT, E-GBAS for one
-query, the epsilon baselines and the paper's metrics.
+region membership (full and kept-unit paths), BerOpt and GB-RRT as ``init`` /
+``step`` / ``done`` over typed states, E-GBAS's two stages, the epsilon baselines
+and the paper's metrics.  :mod:`gbas_jax.runtime` compiles and runs them.
 """
 
 from . import baselines, metrics
-from .beropt import BerOptState, ber_opt
+from .beropt import BerOptState
 from .config import EGBASConfig
 from .discriminator import Discriminator, DiscriminatorModel
-from .egbas import egbas
+from .latents import query_latents
 from .model import ConvGeometry, FunctionalModel, Generator, LayeredModel, LinearMap
-from .queries import query_latents
 from .region import halfspace_indicator, in_region, nrs_fraction, region_margin
 from .results import BerOptResult, EGBASResult, RRTResult, StopReason
-from .rrt import RRTState, gb_rrt
-from .tracing import TRACE_COUNTS
+from .rrt import RRTState
 
 __all__ = [
-    "baselines", "metrics", "BerOptState", "ber_opt", "EGBASConfig", "Discriminator",
-    "DiscriminatorModel", "egbas", "ConvGeometry", "FunctionalModel", "Generator", "LayeredModel",
-    "LinearMap", "query_latents", "halfspace_indicator", "in_region", "nrs_fraction", "region_margin",
-    "BerOptResult", "EGBASResult", "RRTResult", "StopReason", "RRTState", "gb_rrt", "TRACE_COUNTS",
+    "baselines", "metrics", "BerOptState", "EGBASConfig", "Discriminator", "DiscriminatorModel",
+    "ConvGeometry", "FunctionalModel", "Generator", "LayeredModel", "LinearMap", "query_latents",
+    "halfspace_indicator", "in_region", "nrs_fraction", "region_margin", "BerOptResult", "EGBASResult",
+    "RRTResult", "StopReason", "RRTState",
 ]

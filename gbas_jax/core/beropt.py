@@ -39,15 +39,14 @@ decode's forward and backward pass.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from . import compiler, precision, tracing, validation
-from .config import EGBASConfig, check_config
+from . import precision
+from .config import EGBASConfig
 from .results import BerOptResult
 
 
@@ -190,30 +189,3 @@ def optimise(gen, z0, layer: int, cfg: EGBASConfig, key) -> BerOptResult:
     j, kept_error = hard_objective(gen, h0, x0, layer, theta > cfg.threshold, cfg)
     return BerOptResult(theta=theta, loss=final.loss, steps=final.step, converged=final.converged,
                         kept_error=kept_error, objective=j)
-
-
-@functools.partial(compiler.jit, static_argnames=("layer", "cfg"))
-def _ber_opt(gen, z0, layer, cfg, key):
-    tracing.traced("ber_opt")
-    return optimise(gen, z0, layer, cfg, key)
-
-
-def ber_opt(gen, z0, layer: int, cfg: EGBASConfig, *, key, full_output: bool = False):
-    r"""Optimise the keep-probabilities :math:`\theta^*` of layer ``layer`` for query ``z0``.
-
-    Args:
-      gen: a :class:`~gbas_jax.Generator`.
-      z0: query latent ``(Dz,)``.
-      layer: probe-able layer, ``1 .. gen.num_layers`` (static).
-      cfg: :class:`~gbas_jax.EGBASConfig` (static).
-      key: PRNG key (keyword-only).
-      full_output: return a :class:`BerOptResult` instead of ``theta``.
-
-    Returns:
-      ``theta`` ``(D_l,)`` in ``[0, 1]``, or a :class:`BerOptResult`.
-    """
-    layer = validation.check_layer(gen, layer)
-    cfg = check_config(cfg)
-    validation.check_latents(gen, z0, batched=False)
-    res = _ber_opt(gen, jnp.asarray(z0, jnp.float32), layer, cfg, key)
-    return res if full_output else res.theta

@@ -64,9 +64,9 @@ KEPT_MAC_COST_CPU = 1.5
 KEPT_GATHER_COST_CPU = 80.0
 
 #: Other backends: the kept path when the full layer's multiply-adds (all ``k^2``
-#: taps) exceed the grouped path's by more than this.  The first fit (on a CPU,
-#: before gbas-jax's layers had sub-pixel forms, when every backend ran all taps);
-#: not re-measured on a GPU.
+#: taps) exceed the grouped path's by more than this: a conservative ratio, since
+#: an accelerator runs the full layer's dense convolution far more efficiently
+#: than the kept path's gathers (not measured on a GPU; docs/performance.md).
 KEPT_MIN_MAC_RATIO = 16
 
 

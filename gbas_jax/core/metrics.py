@@ -6,19 +6,15 @@ r"""The paper's metrics (Section 4.2).
   :math:`\mathbb{E}_z \cos(d_l(G(z)), d_l(G(z_0)))` over flattened post-activation
   features.
 * :func:`~gbas_jax.core.region.nrs_fraction` (Definition 4) lives with the region code;
-  :func:`sample_set_metrics` computes all of them for one sample set.
+  :func:`set_metrics` computes all of them for one sample set.
 
 All take only valid rows: slice by ``num_samples`` first, or pass ``mask``.
 """
 
 from __future__ import annotations
 
-import functools
-
 import jax.numpy as jnp
-import numpy as np
 
-from .compiler import jit
 from .region import in_region, nrs_fraction
 
 
@@ -68,8 +64,15 @@ def discriminator_similarity(disc, images, query_image, mask=None) -> jnp.ndarra
     return jnp.stack(out)
 
 
-@functools.partial(jit, static_argnames=("layer",))
-def _set_metrics(gen, disc, layer, z0, V, zs):
+def set_metrics(gen, disc, layer: int, z0, V, zs):
+    """Table 1-2 metrics and NRS fractions of one sample set ``zs`` ``(n, Dz)``
+    (valid rows only) for query ``z0`` and indicator ``V``; ``disc`` may be ``None``
+    (traceable).
+
+    Returns ``(metrics, images)``: a dict of scalars (``image_variation``,
+    ``nrs_full``, ``nrs_relaxed``) and, with a discriminator, the per-block
+    ``discriminator_similarity`` ``(blocks,)``; the samples' images ``(n, H, W, C)``.
+    """
     imgs = gen.generate(zs)
     out = {"image_variation": image_variation(imgs),
            "nrs_full": nrs_fraction(gen, zs, layer, z0),
@@ -77,18 +80,3 @@ def _set_metrics(gen, disc, layer, z0, V, zs):
     if disc is not None:
         out["discriminator_similarity"] = discriminator_similarity(disc, imgs, gen.generate(z0[None]))
     return out, imgs
-
-
-def sample_set_metrics(gen, disc, layer: int, z0, V, zs):
-    """Table 1-2 metrics and NRS fractions of one sample set ``zs`` ``(n, Dz)``
-    (valid rows only) for query ``z0`` and indicator ``V``; ``disc`` may be ``None``.
-
-    Returns ``(record, images)``: a dict of Python floats (``count``,
-    ``image_variation``, ``nrs_full``, ``nrs_relaxed``, ``discriminator_similarity``)
-    and the samples' images ``(n, H, W, C)`` as a host array.
-    """
-    out, imgs = _set_metrics(gen, disc, layer, jnp.asarray(z0), jnp.asarray(V), jnp.asarray(zs))
-    rec = {"count": int(zs.shape[0])}
-    for k, v in out.items():
-        rec[k] = [float(x) for x in v] if np.ndim(v) else float(v)
-    return rec, np.asarray(imgs)

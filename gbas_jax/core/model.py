@@ -127,7 +127,7 @@ class LayeredModel:
     def cache_identity(self) -> Optional[str]:
         """A string that fixes this architecture's code and settings across
         processes, or ``None`` (default) when there is none; traced stages are
-        stored between processes (:mod:`gbas_jax.core.stages`) only for models that
+        stored between processes (:mod:`gbas_jax.runtime.program_store`) only for models that
         give one."""
         return None
 

@@ -24,14 +24,13 @@ rejected candidates); the loop is ``init`` / ``step`` / ``done`` over
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from . import compiler, kept, tracing, validation
-from .config import EGBASConfig, check_config
+from . import kept
+from .config import EGBASConfig
 from .results import RRTResult, StopReason
 
 #: Relative tolerance of the spacing test: accept at distance >= delta * (1 - SPACING_RTOL).
@@ -67,7 +66,7 @@ def init(z0, cfg: EGBASConfig) -> RRTState:
 def _sq_dist(a, b):
     """Squared distances ``(P, Q)`` from direct differences, one row of ``a`` at a
     time: the ``(P, Q, D)`` differences are never held at once (XLA:CPU without
-    YNNPACK fusions, :mod:`gbas_jax.core.compiler`, would hold them: 4 MB a query
+    YNNPACK fusions, :mod:`gbas_jax.runtime.compiler`, would hold them: 4 MB a query
     for a 500-node tree in 64 dimensions and 32 proposals)."""
     return jax.lax.map(lambda ai: jnp.sum(jnp.square(ai[None, :] - b), axis=-1), a)
 
@@ -216,31 +215,3 @@ def grow(gen, z0, layer: int, region, cfg: EGBASConfig, key) -> RRTResult:
         lambda s: step(s, gen, z0, layer, region, key, cfg),
         init(z0, cfg))
     return finish(final, z0, key, cfg)
-
-
-@functools.partial(compiler.jit, static_argnames=("layer", "cfg", "kept_sizes"))
-def _gb_rrt(gen, z0, layer, V, cfg, key, kept_sizes=None):
-    tracing.traced("gb_rrt")
-    region = V if kept_sizes is None else kept.build(gen, layer, V, kept_sizes)
-    return grow(gen, z0, layer, region, cfg, key)
-
-
-def gb_rrt(gen, z0, layer: int, V, cfg: EGBASConfig, *, key) -> RRTResult:
-    """Grow a GB-RRT from ``z0`` inside the region of indicator ``V``.
-
-    Args:
-      gen: :class:`~gbas_jax.Generator`; z0: ``(Dz,)``; layer: static int;
-      V: int8 indicator ``(D_l,)``; cfg: :class:`~gbas_jax.EGBASConfig`; key: PRNG key.
-
-    Returns:
-      :class:`RRTResult` with fixed-size buffers of capacity ``cfg.capacity`` and
-      ``cfg.reject_capacity``.
-    """
-    layer = validation.check_layer(gen, layer)
-    cfg = check_config(cfg)
-    validation.check_latents(gen, z0, batched=False)
-    validation.check_indicator(gen, layer, V)
-    validation.check_interval(gen, cfg)
-    V = jnp.asarray(V, jnp.int8)
-    sizes = kept.plan(gen, layer, V, cfg.region_path)        # one host sync
-    return _gb_rrt(gen, jnp.asarray(z0, jnp.float32), layer, V, cfg, key, kept_sizes=sizes)

@@ -3,7 +3,10 @@ written atomically, and pictures."""
 
 from . import images
 from .atomic import atomic_file, atomic_folder
-from .checkpoint import PRETRAINED, load_discriminator, load_pretrained, read_architecture, save_model
+from .cache import compile_cache, enable_compile_cache
+from .checkpoint import (PRETRAINED, Model, ModelFolder, load_discriminator, load_model, load_pretrained, open_model,
+                         read_architecture, save_model)
 
-__all__ = ["images", "atomic_file", "atomic_folder", "PRETRAINED", "load_discriminator", "load_pretrained",
-           "read_architecture", "save_model"]
+__all__ = ["images", "atomic_file", "atomic_folder", "compile_cache", "enable_compile_cache", "PRETRAINED", "Model",
+           "ModelFolder", "load_discriminator", "load_model", "load_pretrained", "open_model", "read_architecture",
+           "save_model"]

@@ -7,20 +7,21 @@ The command line turns this on for every command (``--no-compile-cache`` or
 ``gb.enable_compile_cache()``.
 
 The folder: ``$GBAS_JAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/gbas-jax/xla``, else
-``~/.cache/gbas-jax/xla``.  Beside XLA's programs, its ``stages/`` subfolder keeps
-E-GBAS's traced stages (:mod:`gbas_jax.core.stages`), so that a second process
-skips tracing them too.  Entries are never shared between JAX versions or
+``~/.cache/gbas-jax/xla``.  Beside XLA's programs, its ``programs/`` subfolder keeps
+E-GBAS's traced programs (:mod:`gbas_jax.runtime.program_store`), so that a second
+process skips tracing them too.  Entries are never shared between JAX versions or
 devices (both are in the keys); deleting the folder is always safe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Optional
+from typing import Iterator, Optional
 
 import jax
 
-from ..core import stages
+from ..runtime import program_store
 from .atomic import atomic_file
 
 ENV_DIR = "GBAS_JAX_CACHE_DIR"
@@ -42,7 +43,8 @@ def enable_compile_cache(path: Optional[str] = None) -> str:
     """Keep compiled programs in ``path`` (default :func:`default_cache_dir`) and
     reuse them in later processes; returns the folder.  Every program is cached,
     however quickly it compiled (JAX's default skips those under a second, which
-    on a CPU is most of ours)."""
+    on a CPU is most of ours).  Stays on for the rest of the process; see
+    :func:`compile_cache` for a scoped use."""
     path = os.path.abspath(os.path.expanduser(path or default_cache_dir()))
     os.makedirs(path, exist_ok=True)
     if not os.access(path, os.W_OK):
@@ -50,19 +52,32 @@ def enable_compile_cache(path: Optional[str] = None) -> str:
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    stages.set_stage_store(FolderStageStore(os.path.join(path, "stages")))
-    stages.prepare()
+    program_store.set_program_store(FolderProgramStore(os.path.join(path, "programs")))
+    program_store.prepare()
     return path
 
 
-def disable_compile_cache() -> None:
-    """Stop using a persistent cache in this process."""
-    jax.config.update("jax_compilation_cache_dir", None)
-    stages.set_stage_store(None)
+_SETTINGS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+             "jax_persistent_cache_min_entry_size_bytes")
 
 
-class FolderStageStore:
-    """Traced stages as ``<folder>/<key>.jaxexport`` files, written atomically.
+@contextlib.contextmanager
+def compile_cache(path: Optional[str] = None) -> Iterator[str]:
+    """:func:`enable_compile_cache` for the ``with`` block only: afterwards the
+    JAX settings and the program store are what they were (a command run
+    in-process leaves no cache behind)."""
+    saved = {k: getattr(jax.config, k) for k in _SETTINGS}
+    previous = program_store.set_program_store(None)
+    try:
+        yield enable_compile_cache(path)
+    finally:
+        for k, v in saved.items():
+            jax.config.update(k, v)
+        program_store.set_program_store(previous)
+
+
+class FolderProgramStore:
+    """Traced programs as ``<folder>/<key>.jaxexport`` files, written atomically.
     Unreadable files count as absent; a failed write only costs the next process
     a trace."""
 

@@ -9,7 +9,6 @@ the batch is vmapped, which keeps the device busy.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Optional
 
 import jax
@@ -17,30 +16,33 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from ..core import compiler, kept, precision, tracing
+from ..core import kept, precision
 from ..core.config import EGBASConfig
-from ..core.egbas import Stage1, assemble, check_inputs, map_stage1, map_stage2
+from ..core.stages import Stage1, assemble, check_inputs, map_stage1, map_stage2
 from ..core.results import EGBASResult
 from ..core.validation import positive_int
+from ..runtime.programs import Program
 from .sharding import check_mesh, per_device, query_mesh, shard_queries
 
 
-@functools.partial(compiler.jit, static_argnames=("layer", "cfg", "chunk", "mesh"))
-def _stage1_batch(gen, z0s, layer, cfg, keys, chunk=None, mesh=None):
-    tracing.traced("egbas_batch.stage1")
+def _stage1_batch(gen, z0s, keys, *, layer, cfg, chunk=None, mesh=None):
     if mesh is None:
         return map_stage1(gen, z0s, layer, cfg, keys, chunk)
     run = per_device(lambda g, z, k: map_stage1(g, z, layer, cfg, k, chunk), mesh, 2)
     return run(gen, z0s, keys)
 
 
-@functools.partial(compiler.jit, static_argnames=("layer", "cfg", "chunk", "kept_sizes", "mesh"))
-def _stage2_batch(gen, z0s, layer, Vs, cfg, keys, chunk=None, kept_sizes=None, mesh=None):
-    tracing.traced("egbas_batch.stage2")
+def _stage2_batch(gen, z0s, Vs, keys, *, layer, cfg, chunk=None, kept_sizes=None, mesh=None):
     if mesh is None:
         return map_stage2(gen, z0s, layer, Vs, cfg, keys, chunk, kept_sizes)
     run = per_device(lambda g, z, v, k: map_stage2(g, z, layer, v, cfg, k, chunk, kept_sizes), mesh, 3)
     return run(gen, z0s, Vs, keys)
+
+
+# A mesh has no stable repr to key the program store with: these stay in-process.
+STAGE1_BATCH = Program("egbas_batch.stage1", _stage1_batch, ("layer", "cfg", "chunk", "mesh"), storable=False)
+STAGE2_BATCH = Program("egbas_batch.stage2", _stage2_batch, ("layer", "cfg", "chunk", "kept_sizes", "mesh"),
+                       storable=False)
 
 
 def default_chunk(value, name: str) -> Optional[int]:
@@ -86,14 +88,14 @@ def prepare(gen, z0s, layer: int, cfg: EGBASConfig, keys, mesh, rrt_chunk, ber_c
     if mesh is not None:
         gen, (z0s, k_ber, k_rrt) = shard_queries(check_mesh(mesh), gen, (z0s, k_ber, k_rrt), b)
     rrt_chunk, ber_chunk = default_chunk(rrt_chunk, "rrt_chunk"), default_chunk(ber_chunk, "ber_chunk")
-    s1 = _stage1_batch(gen, z0s, layer, cfg, k_ber, chunk=ber_chunk, mesh=mesh)
+    s1 = STAGE1_BATCH(gen, z0s, k_ber, layer=layer, cfg=cfg, chunk=ber_chunk, mesh=mesh)
     return PreparedBatch(gen, z0s, k_rrt, mesh, rrt_chunk, b, s1)
 
 
 def finish(layer: int, cfg: EGBASConfig, p: PreparedBatch, kept_sizes: Optional[tuple]) -> EGBASResult:
     """GB-RRT for a prepared batch; padding rows are dropped."""
-    tree = _stage2_batch(p.gen, p.z0s, layer, p.stage1.indicator, cfg, p.rrt_keys, chunk=p.rrt_chunk,
-                         kept_sizes=kept_sizes, mesh=p.mesh)
+    tree = STAGE2_BATCH(p.gen, p.z0s, p.stage1.indicator, p.rrt_keys, layer=layer, cfg=cfg, chunk=p.rrt_chunk,
+                        kept_sizes=kept_sizes, mesh=p.mesh)
     res = assemble(p.z0s, p.stage1, tree)
     if p.z0s.shape[0] != p.size:
         res = jax.tree_util.tree_map(lambda x: x[:p.size], res)
@@ -167,8 +169,8 @@ def compiled_batch_bytes(gen, layer: int, cfg: EGBASConfig, queries: int, *,
     z = jax.ShapeDtypeStruct((queries, gen.latent_dim), jnp.float32)
     keys = jax.ShapeDtypeStruct((queries,), jax.random.key(0).dtype)
     V = jax.ShapeDtypeStruct((queries, gen.layer_size(layer)), jnp.int8)
-    progs = (_stage1_batch.lower(gen, z, layer, cfg, keys, chunk=chunk),
-             _stage2_batch.lower(gen, z, layer, V, cfg, keys, chunk=chunk))
+    progs = (STAGE1_BATCH.lower(gen, z, keys, layer=layer, cfg=cfg, chunk=chunk),
+             STAGE2_BATCH.lower(gen, z, V, keys, layer=layer, cfg=cfg, chunk=chunk))
 
     def total(m):
         held = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes

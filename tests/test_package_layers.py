@@ -1,6 +1,6 @@
 """The package's one-way layers: each imports only the layers below it.
 
-    core (0) <- models (1) <- io (2) <- parallel (3) <- apps, converters (4) <- cli (5)
+    core (0) <- runtime (1) <- models (2) <- io (3) <- parallel (4) <- apps, converters (5) <- cli (6)
 
 Checked on the source (an AST walk that sees imports inside functions too): no
 import points to a higher layer, the module graph has no cycle, and no module
@@ -14,9 +14,11 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.fast
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LAYERS = {"gbas_jax.core": 0, "gbas_jax.models": 1, "gbas_jax.io": 2, "gbas_jax.parallel": 3,
-          "gbas_jax.apps": 4, "converters": 4, "gbas_jax.cli": 5, "gbas_jax": 6}
+LAYERS = {"gbas_jax.core": 0, "gbas_jax.runtime": 1, "gbas_jax.models": 2, "gbas_jax.io": 3,
+          "gbas_jax.parallel": 4, "gbas_jax.apps": 5, "converters": 5, "gbas_jax.cli": 6, "gbas_jax": 7}
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -111,7 +113,7 @@ def test_core_loads_alone():
             "print(' '.join(sorted(m for m in sys.modules if m.startswith(('gbas_jax', 'flax', 'orbax')))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=ROOT).stdout.split()
-    assert "gbas_jax.core.egbas" in loaded
-    higher = [m for m in loaded if m.startswith(("gbas_jax.models", "gbas_jax.io", "gbas_jax.parallel",
+    assert "gbas_jax.core.rrt" in loaded and "gbas_jax.core.beropt" in loaded
+    higher = [m for m in loaded if m.startswith(("gbas_jax.runtime", "gbas_jax.models", "gbas_jax.io", "gbas_jax.parallel",
                                                  "gbas_jax.apps", "gbas_jax.cli", "flax", "orbax"))]
     assert not higher, higher

@@ -1,15 +1,18 @@
-"""Traced stages kept between processes: same results bit for bit, no trace on a
-stored stage, damaged entries replaced, unkeyable models left on the plain path."""
+"""gbas_jax.runtime.program_store: traced programs kept between processes: same
+results bit for bit, no trace on a stored program, damaged entries replaced,
+unkeyable models left on the plain path."""
 
 import jax
 import numpy as np
 import pytest
 
 import gbas_jax as gb
-from gbas_jax.core import stages
-from gbas_jax.io.cache import FolderStageStore
+from gbas_jax.io.cache import FolderProgramStore
+from gbas_jax.runtime import program_store
 
 from conftest import z_query
+
+pytestmark = pytest.mark.fast
 
 
 class DictStore:
@@ -27,9 +30,9 @@ class DictStore:
 @pytest.fixture
 def store():
     s = DictStore()
-    stages.set_stage_store(s)
+    program_store.set_program_store(s)
     yield s
-    stages.set_stage_store(None)
+    program_store.set_program_store(None)
 
 
 def leaves_equal(a, b):
@@ -44,13 +47,13 @@ def run(gen, cfg, seed=0):
 
 def test_stored_stages_give_the_plain_results_without_tracing(small_gen, fast_cfg, store):
     cfg = fast_cfg.replace(capacity=37)                       # a config no other test compiles
-    stages.set_stage_store(None)
+    program_store.set_program_store(None)
     plain = run(small_gen, cfg)
-    stages.set_stage_store(store)
+    program_store.set_program_store(store)
     first = run(small_gen, cfg)                               # traced, exported, stored
     assert store.puts == 2 and len(store.data) == 2
     assert leaves_equal(plain, first)
-    stages.set_stage_store(store)                             # forget the loaded programs, as a new process
+    program_store.set_program_store(store)                             # forget the loaded programs, as a new process
     before = dict(gb.TRACE_COUNTS)
     second = run(small_gen, cfg)
     assert dict(gb.TRACE_COUNTS) == before                    # nothing traced: both stages came from the store
@@ -62,22 +65,24 @@ def test_stored_stages_give_the_plain_results_without_tracing(small_gen, fast_cf
     assert gb.TRACE_COUNTS["egbas.stage1"] == before.get("egbas.stage1", 0)
 
 
+@pytest.mark.slow
 def test_a_new_setting_is_a_new_entry(small_gen, fast_cfg, store):
     run(small_gen, fast_cfg.replace(capacity=38))
     run(small_gen, fast_cfg.replace(capacity=39))
     assert len(store.data) == 4
 
 
+@pytest.mark.slow
 def test_damaged_entries_are_replaced(small_gen, fast_cfg, store, tmp_path):
-    folder = FolderStageStore(str(tmp_path / "stages"))
-    stages.set_stage_store(folder)
+    folder = FolderProgramStore(str(tmp_path / "stages"))
+    program_store.set_program_store(folder)
     cfg = fast_cfg.replace(capacity=40)
     good = run(small_gen, cfg)
     files = sorted((tmp_path / "stages").iterdir())
     assert len(files) == 2
     for f in files:
         f.write_bytes(b"not an exported program")
-    stages.set_stage_store(folder)
+    program_store.set_program_store(folder)
     again = run(small_gen, cfg)
     assert leaves_equal(good, again)
     assert all(f.read_bytes() != b"not an exported program" for f in files)
@@ -89,7 +94,7 @@ def test_models_without_an_identity_stay_on_the_plain_path(store):
 
     model = gb.FunctionalModel(latent_dim=3, pre_activations=(_lin1, _lin2), activations=(_relu, _img))
     gen = gb.Generator(model, {"w1": jnp.ones((3, 4)), "w2": jnp.ones((4, 4))})
-    assert stages.stage_key("x", gen, (), ()) is None
+    assert program_store.program_key("x", gen, (), ()) is None
     cfg = gb.EGBASConfig(ber_steps=20, ber_check=10, ber_window=10, capacity=16, proposals=8, max_iterations=20)
     gb.egbas(gen, np.ones(3, np.float32), 1, cfg, key=jax.random.key(0))
     assert store.data == {}
@@ -97,12 +102,12 @@ def test_models_without_an_identity_stay_on_the_plain_path(store):
 
 def test_key_follows_shapes_statics_and_versions(small_gen):
     z = np.zeros(small_gen.latent_dim, np.float32)
-    k = stages.stage_key("s", small_gen, (2,), (z,))
-    assert k == stages.stage_key("s", small_gen, (2,), (z + 1,))         # values are not in the key
-    assert k != stages.stage_key("s", small_gen, (3,), (z,))
-    assert k != stages.stage_key("s", small_gen, (2,), (z[:-1],))
-    assert k != stages.stage_key("t", small_gen, (2,), (z,))
-    assert len(stages.source_hash()) == 64
+    k = program_store.program_key("s", small_gen, (2,), (z,))
+    assert k == program_store.program_key("s", small_gen, (2,), (z + 1,))         # values are not in the key
+    assert k != program_store.program_key("s", small_gen, (3,), (z,))
+    assert k != program_store.program_key("s", small_gen, (2,), (z[:-1],))
+    assert k != program_store.program_key("t", small_gen, (2,), (z,))
+    assert len(program_store.source_hash()) == 64
 
 
 def _lin1(p, h):

@@ -1,12 +1,9 @@
 r"""The XLA compiler options gbas-jax compiles its programs with, and :func:`jit`.
 
-On CPUs, jaxlib 0.10 hands float32 convolutions with ``SAME``-style padding to
-YNNPACK (an XLA ``__ynn_fusion``).  At the shapes of the shipped and benchmarked
-generators those ran 1.4-1.9x slower than XLA's own Eigen convolutions, on this
-project's 2-core AVX2 development CPU (``docs/performance.md``: one batch of 32, a
-3x3 convolution 14x14x32 -> 32 1.7-2.2 ms with YNNPACK, 1.1-1.2 ms without; 8x8x128
--> 128 6.0 against 4.3-5.1 ms; GB-RRT at ``dcgan-mnist`` layer 4 5,371 -> 8,635
-candidates/s).  Matrix products ran the same either way.  So on a CPU every
+On CPUs, XLA hands float32 convolutions with ``SAME``-style padding to YNNPACK
+(an XLA ``__ynn_fusion``), which at the shapes of the shipped and benchmarked
+generators is slower than XLA's own Eigen convolutions, while matrix products run
+the same either way (measured in ``docs/performance.md``).  So on a CPU every
 jitted gbas-jax program is compiled with YNNPACK fusions off
 (``xla_cpu_experimental_ynn_fusion_type=""``); other backends get no options.
 

@@ -1,5 +1,6 @@
-"""Two processes on this machine, connected by jax.distributed, each running its share
-of the queries; the merged result equals a one-process run row by row."""
+"""gbas_jax.parallel.multihost: the hosts' shares partition the queries, and two
+processes on this machine, connected by jax.distributed, each running its share,
+give the rows of a one-process run."""
 
 import os
 import socket
@@ -13,7 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gbas_jax as gb
-from gbas_jax.parallel.multihost import host_share, merge
+from gbas_jax.apps.sample_many import merge
+from gbas_jax.parallel.multihost import host_share
+
+pytestmark = pytest.mark.fast
 
 ARGS = ["--queries", "5", "--layer", "2", "--capacity", "48", "--proposals", "16", "--ber-steps", "40", "--ber-tol", "0"]
 
@@ -27,6 +31,7 @@ def test_host_share_partitions_the_queries(q, n):
     assert max(sizes) - min(sizes) <= 1
 
 
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,8 +57,3 @@ def test_two_processes_match_one(tmp_path):
     np.testing.assert_array_equal(merged["indicator"], np.asarray(res.indicator))
     np.testing.assert_array_equal(merged["num_samples"], np.asarray(res.tree.num_samples))
     np.testing.assert_allclose(merged["samples"], np.asarray(res.tree.samples), atol=1e-5)
-
-
-def test_merge_refuses_missing_parts(tmp_path):
-    with pytest.raises(ValueError, match="no part files"):
-        merge(str(tmp_path))

@@ -1,4 +1,4 @@
-"""Trace counters: each jitted stage bumps its counter when (and only when) it is
+"""Trace counters: each program bumps its counter when (and only when) it is
 traced, so tests can check that a repeated call does not recompile."""
 
 from __future__ import annotations
