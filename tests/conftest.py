@@ -20,6 +20,13 @@ settings.load_profile(os.environ.get("GBAS_HYPOTHESIS_PROFILE", "default"))
 
 import gbas_jax as gb
 
+# Every compiled program goes to the same per-user cache folder as the commands'
+# (above), so that test processes share them: the parallel workers of one run
+# (pytest-xdist, the README's command) and the subprocesses of the slow tier.
+jax.config.update("jax_compilation_cache_dir", os.environ["GBAS_JAX_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
 # -- test tiers ---------------------------------------------------------------------
 #
 # Every test names its tier: ``pytest.mark.fast`` (a module's ``pytestmark``, say) or

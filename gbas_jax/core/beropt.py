@@ -81,10 +81,16 @@ def sample_masks(logits, key, cfg: EGBASConfig):
     return jax.vmap(one)(jax.random.split(key, cfg.ber_samples))
 
 
+def _batch_of_one(h):
+    return jax.tree_util.tree_map(lambda a: a[None], h)
+
+
 def _reconstruction_error(gen, h0, x0, layer, masks_flat, storage="float32"):
     """Per-mask MSE of the decoded images against ``x0`` (float32); the decoder runs
-    on ``storage``'s dtype (see :mod:`gbas_jax.core.precision`)."""
-    hm = h0[None] * masks_flat.reshape((-1,) + h0.shape)
+    on ``storage``'s dtype (see :mod:`gbas_jax.core.precision`).  ``h0`` is the
+    query's layer state; only its units are masked."""
+    u0 = gen.units(h0)
+    hm = gen.with_units(_batch_of_one(h0), u0[None] * masks_flat.reshape((-1,) + u0.shape))
     x = precision.cast(gen, storage).decode(precision.cast(hm, storage), layer).astype(jnp.float32)
     return jnp.mean((x - x0[None]) ** 2, axis=tuple(range(1, x.ndim)))
 
@@ -109,9 +115,10 @@ def hard_objective(gen, h0, x0, layer: int, keep, cfg: EGBASConfig):
     :math:`J = \mathrm{MSE}(f_{L:l+1}(h_0 \odot \mathbb{1}[\theta > p]), x_0)
     + \lambda\, \mathrm{mean}(\mathbb{1}[\theta > p])`, the objective that the
     relaxed loss stands in for.  Always in float32 at full precision."""
+    dtype = gen.units(h0).dtype
     with precision.exact():
-        err = _reconstruction_error(gen, h0, x0, layer, keep.astype(h0.dtype)[None])[0]
-    return err + cfg.ber_lambda * jnp.mean(keep.astype(h0.dtype)), err
+        err = _reconstruction_error(gen, h0, x0, layer, keep.astype(dtype)[None])[0]
+    return err + cfg.ber_lambda * jnp.mean(keep.astype(dtype)), err
 
 
 def learning_rate(cfg: EGBASConfig):
@@ -128,7 +135,7 @@ def _optimizer(cfg):
 
 
 def init(h0, x0, gen, layer: int, cfg: EGBASConfig) -> BerOptState:
-    logits = jnp.full((h0.size,), _logit(jnp.float32(cfg.ber_init)), jnp.float32)
+    logits = jnp.full((gen.units(h0).size,), _logit(jnp.float32(cfg.ber_init)), jnp.float32)
     keep = jax.nn.sigmoid(logits) > cfg.threshold
     j0, _ = hard_objective(gen, h0, x0, layer, keep, cfg)
     return BerOptState(step=jnp.int32(0), logits=logits, opt_state=_optimizer(cfg).init(logits),
@@ -179,8 +186,8 @@ def done(state: BerOptState, cfg: EGBASConfig) -> jax.Array:
 def optimise(gen, z0, layer: int, cfg: EGBASConfig, key) -> BerOptResult:
     """The whole BerOpt loop for one query ``(Dz,)`` (traceable, no input checks)."""
     with precision.exact():
-        h0 = gen.features(z0[None], layer)[0]
-        x0 = gen.decode(h0[None], layer)[0]
+        h0 = jax.tree_util.tree_map(lambda a: a[0], gen.features(z0[None], layer))
+        x0 = gen.decode(_batch_of_one(h0), layer)[0]
     final = jax.lax.while_loop(
         lambda s: ~done(s, cfg),
         lambda s: step(s, gen, h0, x0, layer, key, cfg),

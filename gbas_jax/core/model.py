@@ -107,6 +107,18 @@ class LayeredModel:
       linear_map(params, layer): optional; the block's linear map as a
         :class:`LinearMap` (enables the kept-boundary path of
         :mod:`gbas_jax.core.kept`), or ``None`` (default: the full layer is used).
+
+    **Layer states.**  By default a block's output ``h_l`` is one array, and all of
+    it is the layer's units (what BerOpt masks).  An architecture whose blocks
+    carry more than the units from one layer to the next (StyleGAN2: the image
+    so far and the styles of the later layers) makes ``h_l`` a pytree and
+    overrides three methods:
+
+      next_state(params, h, a, layer): ``(h_{layer-1}, a_layer) -> h_layer``
+        (default: ``activation(params, a, layer)``);
+      units(h): the maskable array of a state ``(B, *shape_l)`` (default: ``h``);
+      with_units(h, x): the state ``h`` (batch 1 or ``S``) with its units replaced
+        by ``x`` (batch ``S``), the rest broadcast to ``S`` (default: ``x``).
     """
 
     latent_dim: int
@@ -123,6 +135,15 @@ class LayeredModel:
 
     def linear_map(self, params, layer: int) -> Optional[LinearMap]:
         return None
+
+    def next_state(self, params, h, a: Array, layer: int):
+        return self.activation(params, a, layer)
+
+    def units(self, h) -> Array:
+        return h
+
+    def with_units(self, h, x: Array):
+        return x
 
     def cache_identity(self) -> Optional[str]:
         """A string that fixes this architecture's code and settings across
@@ -195,10 +216,11 @@ class Generator(ModelPytree):
 
     # -- the decomposition ---------------------------------------------------
     def _block(self, h, layer):
-        return self.model.activation(self.params, self.model.pre_activation(self.params, h, layer), layer)
+        return self.model.next_state(self.params, h, self.model.pre_activation(self.params, h, layer), layer)
 
-    def features(self, z: Array, layer: int) -> Array:
-        r"""Output of block ``layer``, :math:`f_{l:1}(t(z))`: ``(B, Dz) -> (B, *shape_l)``.
+    def features(self, z: Array, layer: int):
+        r"""Output of block ``layer``, :math:`f_{l:1}(t(z))`: ``(B, Dz) -> (B, *shape_l)``
+        (a layer state, :class:`LayeredModel`; its :meth:`units` are the array).
 
         ``layer = 0`` gives the transformed latent :math:`t(z)`.
         """
@@ -222,6 +244,15 @@ class Generator(ModelPytree):
         """The model's :class:`LinearMap` of ``layer``, or ``None``."""
         return self.model.linear_map(self.params, layer)
 
+    def units(self, h) -> Array:
+        """The maskable units of a layer state ``h`` (the state itself for most models)."""
+        return self.model.units(h)
+
+    def with_units(self, h, x: Array):
+        """The layer state ``h`` with its units replaced by ``x`` (leading axis ``S``;
+        ``h`` has a leading axis of 1 or ``S``)."""
+        return self.model.with_units(h, x)
+
     def layer_shape(self, layer: int) -> Tuple[int, ...]:
         """Shape of one sample's features at ``layer`` (no batch axis)."""
         return _layer_shape(self.model, shape_signature(self.params), layer)
@@ -233,8 +264,9 @@ class Generator(ModelPytree):
             n *= s
         return n
 
-    def decode(self, h: Array, layer: int) -> Array:
-        r"""The remaining blocks :math:`f_{L:l+1}(h)`: ``(B, *shape_l) -> (B, H, W, C)``."""
+    def decode(self, h, layer: int) -> Array:
+        r"""The remaining blocks :math:`f_{L:l+1}(h)`: a layer state (``(B, *shape_l)``
+        for most models) ``-> (B, H, W, C)``."""
         for k in range(layer + 1, self.num_layers + 2):
             h = self._block(h, k)
         return h
@@ -268,4 +300,4 @@ def abstract_params(signature):
 def _layer_shape(model, signature, layer):
     params = abstract_params(signature)
     z = jax.ShapeDtypeStruct((1, model.latent_dim), jnp.float32)
-    return jax.eval_shape(lambda p, z: Generator(model, p).features(z, layer), params, z).shape[1:]
+    return jax.eval_shape(lambda p, z: model.units(Generator(model, p).features(z, layer)), params, z).shape[1:]

@@ -13,7 +13,8 @@ from ..core.model import LayeredModel
 class FlaxModel(LayeredModel):
     """A Flax linen module with methods ``input_transform(z)``,
     ``pre_activation(h, layer)``, ``activation(a, layer)`` (optionally
-    ``linear_map(layer)``) and attributes ``latent_dim`` and ``num_layers`` as a
+    ``linear_map(layer)``, and for layer states ``next_state``, ``units``,
+    ``with_units``) and attributes ``latent_dim`` and ``num_layers`` as a
     :class:`~gbas_jax.core.model.LayeredModel`; ``params`` is the module's variable
     dict (``{"params": ..., "batch_stats": ...}``).
     """
@@ -41,6 +42,20 @@ class FlaxModel(LayeredModel):
         if not hasattr(self.module, "linear_map"):
             return None
         return self.module.apply(params, layer, method="linear_map")
+
+    # Layer states (LayeredModel): a module that carries more than its units from
+    # one block to the next defines ``next_state(h, a, layer)`` and the static
+    # methods ``units(h)`` / ``with_units(h, x)``.
+    def next_state(self, params, h, a, layer):
+        if not hasattr(self.module, "next_state"):
+            return self.activation(params, a, layer)
+        return self.module.apply(params, h, a, layer, method="next_state")
+
+    def units(self, h):
+        return self.module.units(h) if hasattr(self.module, "units") else h
+
+    def with_units(self, h, x):
+        return self.module.with_units(h, x) if hasattr(self.module, "with_units") else x
 
     def cache_identity(self):
         # Only gbas-jax's own modules: their code is covered by the stage key's

@@ -21,6 +21,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .dcgan import check_widths as dcgan_widths
 from .pggan import PGGANDiscriminator, PGGANGenerator
 from .pggan import check_widths as pggan_widths
+from .stylegan2 import StyleGAN2Generator
 
 
 def _dcgan_generator(spec):
@@ -52,8 +53,23 @@ def _pggan_discriminator(spec):
                               equalized=bool(spec.get("equalized", True)), leak=float(spec.get("leak", 0.2)))
 
 
+#: The settings of a ``stylegan2`` entry (:class:`~gbas_jax.models.stylegan2.StyleGAN2Generator`
+#: fields; ``space`` and ``noise_mode`` are the folder's default view).
+STYLEGAN2_FIELDS = ("z_dim", "w_dim", "c_dim", "resolution", "img_channels", "channel_base", "channel_max",
+                    "mapping_layers", "mapping_lr", "embed_features", "layer_features", "architecture",
+                    "conv_clamp", "use_noise", "noise_mode", "space", "truncation_psi", "truncation_cutoff")
+
+
+def _stylegan2_generator(spec):
+    unknown = sorted(set(spec) - set(STYLEGAN2_FIELDS) - {"type"})
+    if unknown:
+        raise ValueError(f"unknown stylegan2 settings {unknown}")
+    return StyleGAN2Generator(**{k: spec[k] for k in STYLEGAN2_FIELDS if k in spec})
+
+
 #: ``type -> (spec dict -> linen module)``.
-GENERATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_generator, "pggan": _pggan_generator}
+GENERATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_generator, "pggan": _pggan_generator,
+                                                "stylegan2": _stylegan2_generator}
 DISCRIMINATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_discriminator, "pggan": _pggan_discriminator}
 
 
@@ -80,13 +96,17 @@ def discriminator_module(spec: dict):
 def example_input(spec: dict, what: str) -> jax.ShapeDtypeStruct:
     """A batch-of-one input of the network: a latent, or an image."""
     if what == "generator":
-        return jax.ShapeDtypeStruct((1, int(spec["latent_dim"])), jnp.float32)
+        return jax.ShapeDtypeStruct((1, int(spec["latent_dim"] if "latent_dim" in spec else spec["z_dim"])),
+                                    jnp.float32)
     s = int(spec.get("image_size", spec.get("resolution", 0)))
     return jax.ShapeDtypeStruct((1, s, s, int(spec["channels"])), jnp.float32)
 
 
 def abstract_variables(module, example) -> dict:
-    """The module's variables as ``ShapeDtypeStruct`` leaves (nothing computed)."""
+    """The module's variables as ``ShapeDtypeStruct`` leaves (nothing computed).  A
+    StyleGAN2 is initialised in its Z view, which runs (and so creates) every layer."""
+    if isinstance(module, StyleGAN2Generator):
+        module = module.clone(space="z", freeze_above=0)
     shapes = jax.eval_shape(lambda x: module.init(jax.random.key(0), x), example)
     return dict(jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype), shapes))
 

@@ -1,0 +1,123 @@
+"""StyleGAN2 state dicts (stylegan2-ada-pytorch's key names) -> gbas-jax's Flax
+StyleGAN2 (:mod:`gbas_jax.models.stylegan2`).
+
+:func:`generator_spec` infers the architecture from the weights' names and shapes
+(mapping depth, label count, resolution, channels, ``orig`` / ``skip`` / ``resnet``,
+noise); what a state dict does not carry (``conv_clamp``, the mapping's
+learning-rate multiplier) comes from the caller.  :func:`generator_variables`
+moves every weight to the Flax layout (HWIO convolutions, ``(in, out)`` dense
+kernels, NHWC constant) and fills the ``stats`` collection: ``w_avg`` from the
+file, the W space's mean and standard deviation measured on the converted model
+(:func:`gbas_jax.models.stylegan2.measure_w_statistics`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from gbas_jax.models.stylegan2 import FIR, channels
+
+PREFIX_FC = re.compile(r"^mapping\.fc(\d+)\.weight$")
+PREFIX_BLOCK = re.compile(r"^synthesis\.b(\d+)\.")
+
+
+class StyleGAN2Error(ValueError):
+    """A state dict that is not a StyleGAN2 this converter knows."""
+
+
+def _get(sd: Dict[str, np.ndarray], key: str) -> np.ndarray:
+    if key not in sd:
+        raise StyleGAN2Error(f"missing key {key!r}")
+    return np.asarray(sd[key], np.float32)
+
+
+def generator_spec(sd: Dict[str, np.ndarray], *, conv_clamp: Optional[float] = None,
+                   mapping_lr: float = 0.01) -> dict:
+    """The ``architecture.json`` generator entry of a StyleGAN2 state dict."""
+    fcs = sorted(int(m.group(1)) for k in sd if (m := PREFIX_FC.match(k)))
+    if not fcs or fcs != list(range(len(fcs))):
+        raise StyleGAN2Error("no mapping.fc0 .. fcN weights")
+    resolutions = sorted({int(m.group(1)) for k in sd if (m := PREFIX_BLOCK.match(k))})
+    if not resolutions or resolutions[0] != 4 or resolutions != [4 * 2 ** i for i in range(len(resolutions))]:
+        raise StyleGAN2Error(f"synthesis blocks must be b4, b8, ..., found {resolutions}")
+    res = resolutions[-1]
+    w_dim = _get(sd, f"mapping.fc{fcs[-1]}.weight").shape[0]
+    c_dim = _get(sd, "mapping.embed.weight").shape[1] if "mapping.embed.weight" in sd else 0
+    embed = _get(sd, "mapping.embed.weight").shape[0] if c_dim else 0
+    z_dim = _get(sd, "mapping.fc0.weight").shape[1] - embed
+    chans = {4: _get(sd, "synthesis.b4.const").shape[0]}
+    for r in resolutions[1:]:
+        chans[r] = _get(sd, f"synthesis.b{r}.conv1.weight").shape[0]
+    cmax = max(chans.values())
+    below = [r for r in resolutions if chans[r] < cmax]
+    base = chans[below[0]] * below[0] if below else cmax * res
+    if any(channels(r, base, cmax) != c for r, c in chans.items()):
+        raise StyleGAN2Error(f"channels per resolution {chans} follow no min(base // r, max) rule")
+    if any(f"synthesis.b{r}.skip.weight" in sd for r in resolutions):
+        arch = "resnet"
+    elif all(f"synthesis.b{r}.torgb.weight" in sd for r in resolutions):
+        arch = "skip"
+    else:
+        arch = "orig"
+    img_channels = _get(sd, f"synthesis.b{res}.torgb.weight").shape[0]
+    hidden = _get(sd, "mapping.fc0.weight").shape[0]
+    return {"type": "stylegan2", "z_dim": int(z_dim), "w_dim": int(w_dim), "c_dim": int(c_dim),
+            "resolution": int(res), "img_channels": int(img_channels), "channel_base": int(base),
+            "channel_max": int(cmax), "mapping_layers": len(fcs), "mapping_lr": float(mapping_lr),
+            "embed_features": int(embed) if c_dim and embed != w_dim else None,
+            "layer_features": int(hidden) if len(fcs) > 1 and hidden != w_dim else None,
+            "architecture": arch, "conv_clamp": conv_clamp,
+            "use_noise": "synthesis.b4.conv1.noise_const" in sd}
+
+
+def _dense(sd, prefix) -> dict:
+    return {"weight": _get(sd, prefix + ".weight").T, "bias": _get(sd, prefix + ".bias")}
+
+
+def _modconv(sd, prefix, use_noise: bool) -> dict:
+    out = {"weight": _get(sd, prefix + ".weight").transpose(2, 3, 1, 0), "bias": _get(sd, prefix + ".bias"),
+           "affine": _dense(sd, prefix + ".affine")}
+    if use_noise:
+        out["noise_strength"] = _get(sd, prefix + ".noise_strength").reshape(())
+        out["noise_const"] = _get(sd, prefix + ".noise_const")
+    if prefix + ".resample_filter" in sd and not np.allclose(_get(sd, prefix + ".resample_filter"), FIR):
+        raise StyleGAN2Error(f"{prefix}.resample_filter is not the [1, 3, 3, 1] filter")
+    return out
+
+
+def generator_params(sd: Dict[str, np.ndarray], spec: dict) -> Tuple[dict, dict]:
+    """``(params, stats)`` collections of the Flax module for ``spec``."""
+    params = {f"mapping_fc{i}": _dense(sd, f"mapping.fc{i}") for i in range(spec["mapping_layers"])}
+    if spec["c_dim"]:
+        params["mapping_embed"] = _dense(sd, "mapping.embed")
+    params["b4_const"] = _get(sd, "synthesis.b4.const").transpose(1, 2, 0)
+    res = spec["resolution"]
+    for k in range(int(math.log2(res)) - 1):
+        r = 4 * 2 ** k
+        for conv in (("conv1",) if r == 4 else ("conv0", "conv1")):
+            params[f"b{r}_{conv}"] = _modconv(sd, f"synthesis.b{r}.{conv}", spec["use_noise"])
+        if spec["architecture"] == "skip" or r == res:
+            p = f"synthesis.b{r}.torgb"
+            params[f"b{r}_torgb"] = {"weight": _get(sd, p + ".weight")[:, :, 0, 0].T, "bias": _get(sd, p + ".bias"),
+                                     "affine": _dense(sd, p + ".affine")}
+        if spec["architecture"] == "resnet" and r > 4:
+            params[f"b{r}_skip"] = {"weight": _get(sd, f"synthesis.b{r}.skip.weight")[:, :, 0, 0].T}
+    w_avg = _get(sd, "mapping.w_avg") if "mapping.w_avg" in sd else np.zeros(spec["w_dim"], np.float32)
+    return params, {"w_avg": w_avg}
+
+
+def generator(sd: Dict[str, np.ndarray], *, conv_clamp: Optional[float] = None, mapping_lr: float = 0.01,
+              w_statistics_samples: Optional[int] = None):
+    """``(spec, Generator)`` of a StyleGAN2 state dict (the W statistics measured on it)."""
+    from gbas_jax.models import registry
+    from gbas_jax.models.stylegan2 import W_STATISTICS_SAMPLES, from_params
+
+    spec = generator_spec(sd, conv_clamp=conv_clamp, mapping_lr=mapping_lr)
+    params, stats = generator_params(sd, spec)
+    module = registry.generator_module(spec)
+    return spec, from_params(module, params, stats["w_avg"],
+                             w_statistics_samples=w_statistics_samples or W_STATISTICS_SAMPLES)
