@@ -149,7 +149,9 @@ def _sha256(path):
 
 
 def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: Optional[str] = None,
-            weights: str = "auto", output_clamp: bool = False, overwrite: bool = False) -> dict:
+            weights: str = "auto", output_clamp: bool = False, overwrite: bool = False,
+            conv_clamp: Optional[float] = None, mapping_lr: float = 0.01, space: str = "z",
+            noise_mode: str = "const") -> dict:
     """Convert ``src`` into the model folder ``out``; returns a summary dict.
 
     Raises :class:`CheckpointError` (a ``ValueError``) naming the problem -- unknown
@@ -166,7 +168,10 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
     if discriminator is not None:
         dobj, _ = read_checkpoint(discriminator)
         dsd = split_checkpoint(dobj)[0]
-    gspec, gtree, gsrc = layouts.GENERATORS[layout](gsd, config, output_clamp=output_clamp)
+    options = dict(output_clamp=output_clamp, conv_clamp=conv_clamp, mapping_lr=mapping_lr, space=space,
+                   noise_mode=noise_mode)
+    gspec, gtree, gsrc = layouts.GENERATORS[layout](gsd, config,
+                                                    **{k: options[k] for k in layouts.OPTIONS[layout]})
     _check_shapes(gspec, gtree, gsrc, "generator")
     dspec = dtree = None
     if dsd is not None:
@@ -201,6 +206,13 @@ def add_arguments(ap) -> None:
                          "average, if present)")
     ap.add_argument("--output-clamp", action="store_true",
                     help="GAN-dissection proggan: clamp the output to [-1, 1] as its output_tanh option does")
+    ap.add_argument("--conv-clamp", type=float, default=None, metavar="X",
+                    help="StyleGAN2: clamp of the synthesis layers (not in a state dict; NVlabs' own training "
+                         "configurations use 256; default none)")
+    ap.add_argument("--mapping-lr", type=float, default=0.01, metavar="X",
+                    help="StyleGAN2: the mapping network's learning-rate multiplier (default 0.01)")
+    ap.add_argument("--space", choices=("z", "w"), default="z",
+                    help="StyleGAN2: the model folder's default latent space (default z)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing gbas-jax model folder")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -208,16 +220,23 @@ def add_arguments(ap) -> None:
 def run(args) -> dict:
     """Run a parsed ``convert`` command; returns the summary."""
     return convert(args.input, args.output, format=args.format, discriminator=args.discriminator,
-                   weights=args.weights, output_clamp=args.output_clamp, overwrite=args.overwrite)
+                   weights=args.weights, output_clamp=args.output_clamp, overwrite=args.overwrite,
+                   conv_clamp=args.conv_clamp, mapping_lr=args.mapping_lr, space=args.space)
 
 
 def summary(info: dict) -> str:
     """What was read, in a few lines."""
     g = info["generator"]
     size = g.get("image_size", g.get("resolution"))
+    if g["type"] == "stylegan2":
+        shape = (f"generator: stylegan2 ({g['architecture']}) {size}x{size}x{g['img_channels']}, z {g['z_dim']}, "
+                 f"w {g['w_dim']}, labels {g['c_dim']}, mapping {g['mapping_layers']} layers, default space "
+                 f"{g['space']}")
+    else:
+        shape = f"generator: {g['type']} {size}x{size}x{g['channels']}, latent {g['latent_dim']}, widths {g['widths']}"
     return "\n".join([
         f"read {info['layout']} ({info['container']} container, {info['weights']} weights) in {info['read_s']} s",
-        f"generator: {g['type']} {size}x{size}x{g['channels']}, latent {g['latent_dim']}, widths {g['widths']}",
+        shape,
         "discriminator: " + ("none" if info["discriminator"] is None else info["discriminator"]["type"]),
         "no recommended E-GBAS settings: gbas-jax uses the library defaults for this model (add "
         "\"recommended\" to its architecture.json, docs/models.md)"])

@@ -47,7 +47,7 @@ from gbas_jax.models.pggan import PGGANGenerator
 
 from .torch_pickle import CheckpointError
 
-LAYOUTS = ("pggan-zoo", "pggan-dissect", "dcgan-examples", "dcgan-wgan")
+LAYOUTS = ("pggan-zoo", "pggan-dissect", "dcgan-examples", "dcgan-wgan", "stylegan2")
 
 Sources = Dict[Tuple[str, ...], str]
 
@@ -394,8 +394,21 @@ def wgan_discriminator(sd: dict, config=None):
     return _dcgan_discriminator_from([(key, bn) for _, _, key, bn in _wgan_order(k, _WD, False)], k)
 
 
+def _stylegan2_generator(sd, config=None, **options):
+    from . import stylegan2
+    try:
+        return stylegan2.layout_generator(strip_module(sd), config, **options)
+    except stylegan2.StyleGAN2Error as e:
+        raise CheckpointError(f"stylegan2: {e}") from None
+
+
 GENERATORS = {"pggan-zoo": zoo_generator, "pggan-dissect": dissect_generator,
-              "dcgan-examples": examples_generator, "dcgan-wgan": wgan_generator}
+              "dcgan-examples": examples_generator, "dcgan-wgan": wgan_generator,
+              "stylegan2": _stylegan2_generator}
+#: The options each layout's generator function takes (``convert``'s keyword arguments).
+OPTIONS = {"pggan-zoo": ("output_clamp",), "pggan-dissect": ("output_clamp",),
+           "dcgan-examples": ("output_clamp",), "dcgan-wgan": ("output_clamp",),
+           "stylegan2": ("conv_clamp", "mapping_lr", "space", "noise_mode")}
 DISCRIMINATORS = {"pggan-zoo": zoo_discriminator, "dcgan-examples": examples_discriminator,
                   "dcgan-wgan": wgan_discriminator}
 
@@ -411,6 +424,8 @@ def detect(sd: dict) -> str:
         return "dcgan-wgan"
     if "main.0.weight" in keys:
         return "dcgan-examples"
+    if "mapping.fc0.weight" in keys and "synthesis.b4.const" in keys:
+        return "stylegan2"
     sample = ", ".join(sorted(keys)[:4])
     raise CheckpointError(f"unknown layout (keys {sample}{', ...' if len(keys) > 4 else ''}); "
                           f"pass --format, one of {LAYOUTS}")

@@ -121,3 +121,41 @@ def generator(sd: Dict[str, np.ndarray], *, conv_clamp: Optional[float] = None, 
     module = registry.generator_module(spec)
     return spec, from_params(module, params, stats["w_avg"],
                              w_statistics_samples=w_statistics_samples or W_STATISTICS_SAMPLES)
+
+
+def layout_generator(sd: Dict[str, np.ndarray], config=None, *, conv_clamp: Optional[float] = None,
+                     mapping_lr: float = 0.01, space: str = "z", noise_mode: str = "const"):
+    """The converters' layout function: ``(spec, variables, sources)`` of a StyleGAN2
+    state dict with stylegan2-ada-pytorch's key names; ``space`` and ``noise_mode``
+    are recorded as the model folder's default view."""
+    from gbas_jax.models.stylegan2 import SPACES
+
+    if space not in SPACES:
+        raise StyleGAN2Error(f"space must be one of {SPACES}, got {space!r}")
+    spec, gen = generator(sd, conv_clamp=conv_clamp, mapping_lr=mapping_lr)
+    spec = {**spec, "space": space, "noise_mode": noise_mode}
+    sources = {}
+    for path, _ in _flat(gen.params):
+        sources[path] = _source_key(path)
+    return spec, gen.params, sources
+
+
+def _flat(tree, prefix=()):
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            yield from _flat(v, prefix + (k,))
+        else:
+            yield prefix + (k,), v
+
+
+def _source_key(path: Tuple[str, ...]) -> str:
+    """The state-dict key a Flax leaf came from (for error messages)."""
+    if path[0] != "params":
+        return {"w_avg": "mapping.w_avg"}.get(path[-1], "/".join(path))
+    head, rest = path[1], path[2:]
+    if head.startswith("mapping_"):
+        return "mapping." + head[len("mapping_"):] + "." + ".".join(rest)
+    if head == "b4_const":
+        return "synthesis.b4.const"
+    block, layer = head.split("_", 1)
+    return f"synthesis.{block}.{layer}." + ".".join(rest)

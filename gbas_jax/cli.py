@@ -33,6 +33,7 @@ from .io import atomic, cache
 from .io.checkpoint import PRETRAINED, ModelFolder, load_model, open_model
 from .io.outputs import OutputError, check_output_folder
 from .io.query_input import read_query
+from .models import views
 
 EXIT_OK, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 2, 3, 130
 MAX_SEED = 2 ** 32 - 1
@@ -144,6 +145,19 @@ def _common(p, *, model_default: str, out_default: str, job_output: bool = True,
     _cache_flag(p)
 
 
+def _view_flags(p, frozen: bool = True):
+    """The generator view: a StyleGAN2's latent space, a conditional model's label."""
+    p.add_argument("--space", choices=("z", "w"), default=None,
+                   help="the latent space E-GBAS runs in: z (the generator's input; every model) or w (a "
+                        "StyleGAN2's standardised style latent); default: the model folder's")
+    p.add_argument("--label", type=_int_in(0), default=None, metavar="K",
+                   help="a conditional model's class (required for one; the label never moves)")
+    if frozen:
+        p.add_argument("--frozen-styles", action="store_true",
+                       help="StyleGAN2 control view: the styles of the layers above the probed one stay the "
+                            "query's, so only the probed layer and those below it follow the latent")
+
+
 def _cache_flag(p):
     p.add_argument("--no-compile-cache", action="store_true",
                    help=f"do not keep compiled programs between runs (default: kept in {_cache_dir_help()}; "
@@ -167,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(dcgan-mnist: 1..4, pggan-mnist: 1..8; default 2)")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="exit 0 even if the result is unusable (no boundary kept, fewer than 2 samples)")
+    _view_flags(p)
     add_config_flags(p)
 
     p = sub.add_parser("boundaries", help="boundary map of a 2-D model (the paper's Figures 2-3)",
@@ -199,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a small run: {quick['queries']} queries, layers {' '.join(map(str, quick['layers']))}, "
                         f"{quick['mc_proposals']} Monte Carlo proposals, and "
                         + ", ".join(f"{k}={v}" for k, v in quick["egbas"].items()))
+    _view_flags(p)
     add_config_flags(p)
 
     p = sub.add_parser("sample-many", help="E-GBAS for many queries, optionally over several hosts",
@@ -213,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HOST:PORT of process 0 for a multi-host run, or 'auto' (SLURM, Cloud TPU)")
     p.add_argument("--num-processes", type=_int_in(1), default=None, help="processes (hosts) in the run")
     p.add_argument("--process-id", type=_int_in(0), default=None, help="this process, 0..num-processes-1")
+    _view_flags(p, frozen=False)
     add_config_flags(p)
 
     p = sub.add_parser("merge", help="join the part files of a sample-many run",
@@ -266,16 +283,28 @@ def _settings(args, model: ModelFolder, preset=None, preset_name="preset"):
     return settings.resolve(model, config_flags(args), preset, preset_name)
 
 
+def _view(args, model: ModelFolder) -> dict:
+    """The view options of a command, checked against the model (no weights read)."""
+    views.check(model.module, args.space, args.label)
+    if getattr(args, "frozen_styles", False) and "w" not in views.spaces(model.module):
+        raise UsageError("--frozen-styles: only a StyleGAN2 has styles")
+    out = {"space": args.space, "label": args.label}
+    if hasattr(args, "frozen_styles"):
+        out["frozen_styles"] = args.frozen_styles
+    return out
+
+
 def _run_sample(args) -> Callable[[], Outcome]:
     model = _model(args)
     model.check_layers([args.layer])
-    query = None if args.query is None else read_query(args.query, model.latent_dim)
+    view = _view(args, model)
+    query = None if args.query is None else read_query(args.query, views.latent_dim(model.module, args.space))
     st = _settings(args, model)
     out = check_output_folder(args.out, "sample", args.overwrite)
 
     def job():
         run = sample.compute_sample(load_model(model), args.layer, st, seed=args.seed, query=query,
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress, **view)
         rec = sample.write_sample(run, out)
         return _folder_outcome(args, rec, sample.summary_table(rec))
     return job
@@ -306,6 +335,7 @@ def _run_reproduce(args) -> Callable[[], Outcome]:
     mc = quick["mc_proposals"] if quick else args.mc_proposals
     if layers:
         model.check_layers(layers)
+    view = _view(args, model)
     f4 = None if args.figure4_model.lower() == "none" else _model(args, "--figure4-model")
     if f4 is not None:
         f4.require_latent_dim(2, "--figure4-model (Figure 4)")
@@ -315,7 +345,7 @@ def _run_reproduce(args) -> Callable[[], Outcome]:
     def job():
         run = reproduce.compute_reproduce(load_model(model), layers, queries, args.seed, st, mc,
                                           None if f4 is None else load_model(f4, discriminator=False),
-                                          progress=not args.no_progress)
+                                          progress=not args.no_progress, **view)
         res = reproduce.write_reproduce(run, out)
         return _folder_outcome(args, res, report_markdown(res).split("## Figures")[0].rstrip())
     return job
@@ -324,12 +354,13 @@ def _run_reproduce(args) -> Callable[[], Outcome]:
 def _run_sample_many(args) -> Callable[[], Outcome]:
     model = _model(args)
     model.check_layers([args.layer])
+    view = _view(args, model)
     st = _settings(args, model)
 
     def job():
         rec = sample_many.run_share(model, args.layer, st, args.queries, args.seed, args.out,
                                     args.coordinator, args.num_processes, args.process_id,
-                                    overwrite=args.overwrite, progress=not args.no_progress)
+                                    overwrite=args.overwrite, progress=not args.no_progress, **view)
         return Outcome(rec, sample_many.share_summary(rec), f"wrote {rec['files'][0]} and {rec['files'][1]}",
                        rec["problems"])
     return job

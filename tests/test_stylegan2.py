@@ -140,17 +140,18 @@ def test_another_label_is_another_leaf_not_another_program():
 def test_frozen_styles_keep_the_layers_below_and_fix_those_above():
     _, gen = mirror_and_gen("skip-c0-m2")
     z0 = np.zeros(gen.latent_dim, np.float32)
-    w0 = sg.w_query(gen, z0)
     layer = 3
-    frozen = sg.stylegan2_view(gen, freeze_above=layer, w_query=w0)
+    frozen = sg.frozen_styles_view(gen, layer, z0)
     z = jax.random.normal(jax.random.key(4), (3, gen.latent_dim))
     for k in range(1, layer + 1):              # the region's layers follow the latent as before
         np.testing.assert_allclose(frozen.boundary(z, k), gen.boundary(z, k), rtol=1e-6, atol=1e-6)
-    ws = frozen.features(z, 0).ws
-    np.testing.assert_allclose(ws[:, layer:], np.broadcast_to(w0, ws[:, layer:].shape), rtol=1e-6)
+    ws, ws0 = frozen.features(z, 0).ws, gen.features(jnp.asarray(z0[None]), 0).ws[0]
+    np.testing.assert_allclose(ws[:, layer:], np.broadcast_to(ws0[layer:], ws[:, layer:].shape), rtol=1e-6)
     assert not np.allclose(frozen.boundary(z, layer + 1), gen.boundary(z, layer + 1))
     np.testing.assert_allclose(frozen.generate(jnp.asarray(z0[None])), gen.generate(jnp.asarray(z0[None])),
                                atol=1e-5)                # the query itself is unchanged
+    with pytest.raises(ValueError, match="layer must be in 1..7"):
+        sg.frozen_styles_view(gen, 0, z0)
 
 
 @pytest.mark.parametrize("space", ["w", pytest.param("z", marks=pytest.mark.slow)])

@@ -1,9 +1,13 @@
+import json
+
 import jax
 import numpy as np
 import pytest
 
 import gbas_jax as gb
+from gbas_jax.apps import presets
 from gbas_jax.apps.train import TrainConfig, load_mnist, train, train_and_save
+from gbas_jax.cli import main
 
 pytestmark = pytest.mark.fast
 
@@ -28,11 +32,15 @@ def test_training_steps_update_everything():
     assert not np.allclose(np.asarray(var), 1.0)
 
 
-def test_train_and_save_roundtrip(tmp_path, monkeypatch):
+def test_train_and_save_roundtrip(tmp_path, monkeypatch, capsys):
+    """Through the command line (a tiny preset on fake digits), then the library."""
     data = np.random.default_rng(0).uniform(-1, 1, (32, 28, 28, 1)).astype(np.float32)
     monkeypatch.setattr("gbas_jax.apps.train.load_mnist", lambda size: data)
-    rec = train_and_save(TINY, str(tmp_path / "m"), progress=False, command="test")
-    assert rec["training"]["config"]["steps"] == 3
+    monkeypatch.setitem(presets.TRAIN, "tiny-test", TINY)
+    assert main(["train", "--preset", "tiny-test", "--out", str(tmp_path / "m"), "--no-progress", "--json"]) == 0
+    rec = json.loads((tmp_path / "m" / "architecture.json").read_text())
+    assert rec["training"]["config"]["steps"] == 3 and rec["training"]["command"].startswith("gbas-jax train")
+    assert "wrote" in capsys.readouterr().out
     gen = gb.load_pretrained(str(tmp_path / "m"))
     disc = gb.load_discriminator(str(tmp_path / "m"))
     z = jax.random.normal(jax.random.key(0), (2, 4))

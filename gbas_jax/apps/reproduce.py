@@ -31,6 +31,7 @@ from ..core.region import in_region
 from ..io.atomic import atomic_folder
 from ..io.checkpoint import Model, load_model
 from ..io.outputs import stamp
+from ..models import views
 from ..runtime.egbas import egbas
 from . import figures, settings
 from .common import write_json
@@ -59,21 +60,25 @@ class ReproduceRun(NamedTuple):
 def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional[Sequence[int]] = None,
                       queries: int = 10, seed: int = 0, cfg=None, mc_proposals: int = 4096,
                       figure4_model: Union[None, str, Model] = "dcgan-mnist-2d",
-                      progress: bool = True) -> ReproduceRun:
+                      progress: bool = True, *, space: Optional[str] = None, label: Optional[int] = None,
+                      frozen_styles: bool = False) -> ReproduceRun:
     """Run the evaluation; nothing is written.  ``model`` / ``figure4_model``: loaded
     :class:`~gbas_jax.io.checkpoint.Model` s (or names or folders to load).  ``cfg``:
-    as :func:`~gbas_jax.apps.settings.for_job` (``None``: the model's recommendation)."""
+    as :func:`~gbas_jax.apps.settings.for_job` (``None``: the model's recommendation).
+    ``space`` / ``label``: the generator view; ``frozen_styles``: every query runs
+    in its frozen-styles control view at each layer (:mod:`gbas_jax.models.views`)."""
     from tqdm.auto import tqdm
 
     t_start = time.perf_counter()
     model = load_model(model)
     st = settings.for_job(model.folder, cfg)
-    cfg, gen, disc = st.config, model.generator, model.discriminator
+    cfg, disc = st.config, model.discriminator
+    gen = views.view(model.generator, space=space, label=label)
     layers = tuple(layers) if layers else tuple(range(1, min(4, gen.num_layers) + 1))
     model.folder.check_layers(layers, "layer")
     if queries < 2:
         raise ValueError("queries must be >= 2 (standard errors need two)")
-    z0s = query_latents(gen.latent_dim, seed, queries)
+    z0s = views.seeded_queries(gen, seed, queries)
 
     per_query = {layer: [] for layer in layers}
     keep = {}  # pictures: sample images of the first queries
@@ -81,7 +86,8 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
         for layer in layers:
             for q in range(queries):
                 bar.set_postfix_str(f"layer {layer}, query {q}")
-                row, imgs = _one_query(gen, disc, layer, z0s[q], cfg, mc_proposals,
+                g = views.frozen_styles(gen, layer, z0s[q]) if frozen_styles else gen
+                row, imgs = _one_query(g, disc, layer, z0s[q], cfg, mc_proposals,
                                        jax.random.fold_in(jax.random.key(seed + 1), layer * 100_003 + q))
                 row["query"] = q
                 per_query[layer].append(row)
@@ -89,7 +95,8 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
                     keep.update({(layer, q, name): im for name, im in imgs.items()})
                 bar.update(1)
 
-    results = {**stamp("reproduce"), "model": model.name, "layers": list(layers), "queries": queries,
+    results = {**stamp("reproduce"), "model": model.name, **views.record(gen, frozen_styles),
+               "layers": list(layers), "queries": queries,
                "seed": seed, "config": dataclasses.asdict(cfg), "config_sources": dict(st.sources),
                "mc_proposals": mc_proposals, "device": jax.devices()[0].device_kind,
                "per_query": {str(k): v for k, v in per_query.items()},

@@ -9,17 +9,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Dict, NamedTuple, Union
+from typing import Dict, NamedTuple, Optional, Union
 
 import jax
 import numpy as np
 
-from ..core.latents import query_latents
 from ..core.results import EGBASResult
 from ..io.atomic import atomic_folder
 from ..io.checkpoint import Model, load_model
 from ..io.outputs import stamp
 from ..io.query_input import read_query_file
+from ..models import views
 from . import figures, health, settings
 from .common import Progress, write_json
 from .evaluation import calibration_record, counts, evaluate_query, query_keys
@@ -41,23 +41,30 @@ class SampleRun(NamedTuple):
 
 
 def compute_sample(model: Union[str, Model] = "dcgan-mnist", layer: int = 2, cfg=None, seed: int = 0,
-                   query: Union[None, str, np.ndarray] = None, progress: bool = True) -> SampleRun:
-    """Run E-GBAS and both baselines for one query: ``N(0, I)`` from ``seed``, or
-    ``query`` (a ``(Dz,)`` array or a ``.npy`` file).  ``model``: a loaded
+                   query: Union[None, str, np.ndarray] = None, progress: bool = True, *,
+                   space: Optional[str] = None, label: Optional[int] = None,
+                   frozen_styles: bool = False) -> SampleRun:
+    """Run E-GBAS and both baselines for one query: the seed's
+    (:func:`gbas_jax.models.views.seeded_queries`), or ``query`` (a ``(Dz,)`` array
+    or a ``.npy`` file, in the view's latent).  ``model``: a loaded
     :class:`~gbas_jax.io.checkpoint.Model` (or a name or folder to load).  ``cfg``:
     :class:`~gbas_jax.apps.settings.Settings`, an :class:`~gbas_jax.EGBASConfig`,
-    or ``None`` for the model's recommendation (:func:`~gbas_jax.apps.settings.for_job`)."""
+    or ``None`` for the model's recommendation (:func:`~gbas_jax.apps.settings.for_job`).
+    ``space`` / ``label`` / ``frozen_styles``: the generator view
+    (:mod:`gbas_jax.models.views`)."""
     t_all = time.perf_counter()
     loaded_before = isinstance(model, Model)
     model = load_model(model)
     st = settings.for_job(model.folder, cfg)
-    cfg, gen = st.config, model.generator
+    cfg, gen = st.config, views.view(model.generator, space=space, label=label)
     if query is None:
-        z0 = query_latents(gen.latent_dim, seed)
+        z0 = views.seeded_queries(gen, seed)
     elif isinstance(query, str):
         z0 = read_query_file(query, gen.latent_dim)
     else:
         z0 = np.asarray(query, np.float32)
+    if frozen_styles:
+        gen = views.frozen_styles(gen, layer, z0)
     with Progress("sample", ["E-GBAS (BerOpt + GB-RRT, incl. compile)", "baselines", "metrics"],
                   progress) as bar:
         ev = evaluate_query(gen, model.discriminator, layer, z0, cfg, keys=query_keys(jax.random.key(seed)),
@@ -66,7 +73,8 @@ def compute_sample(model: Union[str, Model] = "dcgan-mnist", layer: int = 2, cfg
     res = ev.result
     record = {
         **stamp("sample"),
-        "model": model.name, "layer": layer, "seed": seed, "query": query if isinstance(query, str) else
+        "model": model.name, "layer": layer, "seed": seed, **views.record(gen, frozen_styles),
+        "query": query if isinstance(query, str) else
         (None if query is None else [float(v) for v in z0]),
         "config": dataclasses.asdict(cfg), "config_sources": dict(st.sources),
         "counts": counts(res),

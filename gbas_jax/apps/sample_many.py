@@ -15,10 +15,10 @@ from typing import Optional, Union
 import jax
 import numpy as np
 
-from ..core.latents import query_latents
 from ..io.atomic import atomic_file
 from ..io.checkpoint import Model, ModelFolder, load_model
 from ..io.outputs import OutputError, stamp
+from ..models import views
 from ..parallel.batch import egbas_batch_keys
 from ..parallel.multihost import connect, host_share
 from . import settings
@@ -31,7 +31,8 @@ def part_paths(out: str, process: int):
 
 def run_share(model: Union[str, ModelFolder, Model], layer: int, cfg, queries: int, seed: int, out: str,
               coordinator: Optional[str] = None, num_processes: Optional[int] = None,
-              process_id: Optional[int] = None, overwrite: bool = False, progress: bool = True) -> dict:
+              process_id: Optional[int] = None, overwrite: bool = False, progress: bool = True, *,
+              space: Optional[str] = None, label: Optional[int] = None) -> dict:
     """This process's share of a multi-host run; writes ``out/part-PPPPP.npz`` and
     ``.json``.  Refuses (``OutputError``) to replace this process's existing part
     files unless ``overwrite``; other files in ``out`` are never touched.
@@ -51,8 +52,8 @@ def run_share(model: Union[str, ModelFolder, Model], layer: int, cfg, queries: i
     with tqdm(total=3, desc=f"sample-many (process {p} of {n})", disable=not progress) as bar:
         model = load_model(model, discriminator=False)
         st = settings.for_job(model.folder, cfg)
-        cfg, gen = st.config, model.generator
-        z0s = query_latents(gen.latent_dim, seed, queries)
+        cfg, gen = st.config, views.view(model.generator, space=space, label=label)
+        z0s = views.seeded_queries(gen, seed, queries)
         keys = jax.random.split(jax.random.key(seed + 1), queries)
         share = host_share(queries, p, n)
         rows = list(range(queries))[share]
@@ -76,7 +77,7 @@ def run_share(model: Union[str, ModelFolder, Model], layer: int, cfg, queries: i
         with atomic_file(npz) as tmp:
             np.savez(tmp, **part)
         rec = {**stamp("sample-many"), "process": p, "processes": n, "queries": queries,
-               "share": [share.start, share.stop], "model": model.name, "layer": layer, "seed": seed,
+               "share": [share.start, share.stop], "model": model.name, **views.record(gen), "layer": layer, "seed": seed,
                "config": dataclasses.asdict(cfg), "settings": st.as_record(),
                "local_devices": [str(d) for d in jax.local_devices()], "seconds": seconds,
                "samples": int(np.sum(part.get("num_samples", 0))),

@@ -50,9 +50,9 @@ convolution and through the toRGB that reads it.
 and truncation inside); ``space="w"`` takes the standardised latent
 :math:`u = (w - \mu) / \sigma` (per dimension, measured over mapped samples by
 :func:`measure_w_statistics` and kept in the ``stats`` collection) and has no
-mapping.  ``freeze_above=l`` is the control view: the styles of every layer
-above ``l`` are the query's ``w`` (the ``view`` collection's ``w_query``), so that
-only layers ``1..l`` follow the latent.  A conditional model's label is the
+mapping.  ``freeze_above=l`` is the control view: the style latents of every layer
+above ``l`` are the query's (the ``view`` collection's ``ws_query``), so that only
+layers ``1..l`` follow the latent.  A conditional model's label is the
 ``view`` collection's one-hot ``label``: another label is another leaf value, not
 another program.  Noise is the model's constant noise maps (``noise_mode="const"``)
 or none; never random, so a region is a function of the latent.
@@ -288,8 +288,9 @@ class StyleGAN2Generator(nn.Module):
         self.w_avg = self.variable("stats", "w_avg", jnp.zeros, (self.w_dim,))
         self.w_mean = self.variable("stats", "w_mean", jnp.zeros, (self.w_dim,))
         self.w_std = self.variable("stats", "w_std", jnp.ones, (self.w_dim,))
-        self.label = self.variable("view", "label", jnp.zeros, (self.c_dim,))
-        self.w_query = self.variable("view", "w_query", jnp.zeros, (self.w_dim,))
+        if self.c_dim:                  # (orbax stores no zero-size arrays)
+            self.label = self.variable("view", "label", jnp.zeros, (self.c_dim,))
+        self.ws_query = self.variable("view", "ws_query", jnp.zeros, (self.num_ws, self.w_dim))
         self.const = self.param("b4_const", nn.initializers.normal(1.0), (4, 4, self.ch(4)))
         convs = []
         for layer in range(1, self.num_layers + 1):
@@ -333,7 +334,7 @@ class StyleGAN2Generator(nn.Module):
             w = self.w_mean.value + self.w_std.value * z
             ws = jnp.repeat(w[:, None, :], self.num_ws, axis=1)
         if self.freeze_above:
-            ws = ws.at[:, self.freeze_above:].set(self.w_query.value)
+            ws = ws.at[:, self.freeze_above:].set(self.ws_query.value[self.freeze_above:])
         x = jnp.broadcast_to(self.const[None], (z.shape[0],) + self.const.shape).astype(z.dtype)
         return StyleState(x, None, ws, None)
 
@@ -398,9 +399,6 @@ class StyleGAN2Generator(nn.Module):
 
 # -- building, views, statistics ----------------------------------------------------------
 
-VIEW_FIELDS = ("space", "truncation_psi", "truncation_cutoff", "freeze_above", "noise_mode")
-
-
 def _module(gen: Generator) -> StyleGAN2Generator:
     module = getattr(gen.model, "module", None)
     if not isinstance(module, StyleGAN2Generator):
@@ -463,8 +461,7 @@ def with_w_statistics(gen: Generator, mean, std) -> Generator:
 
 
 def stylegan2_view(gen: Generator, *, space: Optional[str] = None, label: Optional[int] = None,
-                   truncation_psi: Optional[float] = None, truncation_cutoff=-1,
-                   freeze_above: Optional[int] = None, w_query=None) -> Generator:
+                   truncation_psi: Optional[float] = None, truncation_cutoff=-1) -> Generator:
     """Another view of the same StyleGAN2 (the same parameters).
 
     Args:
@@ -473,31 +470,37 @@ def stylegan2_view(gen: Generator, *, space: Optional[str] = None, label: Option
       label: a conditional model's class (a leaf: another label, same program).
       truncation_psi, truncation_cutoff: the mapping's truncation (Z only; in W
         :func:`w_query` truncates the query instead).
-      freeze_above: the control view: the styles of the layers above this one are
-        ``w_query`` (``(w_dim,)``, the query's ``w``); 0 turns it off.
-    Unset arguments keep the view's current value.
+    Unset arguments keep the view's current value; the frozen-styles view is
+    :func:`frozen_styles_view`.
     """
     module = _module(gen)
     fields = {}
     if space is not None:
+        if space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}, got {space!r}")
         fields["space"] = space
     if truncation_psi is not None:
         fields["truncation_psi"] = float(truncation_psi)
     if truncation_cutoff != -1:
         fields["truncation_cutoff"] = None if truncation_cutoff is None else int(truncation_cutoff)
-    if freeze_above is not None:
-        fields["freeze_above"] = int(freeze_above)
     module = module.clone(**fields) if fields else module
-    if module.space not in SPACES:
-        raise ValueError(f"space must be one of {SPACES}, got {module.space!r}")
-    if module.freeze_above and w_query is None and freeze_above:
-        raise ValueError("freeze_above needs w_query, the query's w")
     variables = gen.params
     if label is not None:
         variables = _with_variable(variables, "view", "label", one_hot(module, label))
-    if w_query is not None:
-        variables = _with_variable(variables, "view", "w_query", np.asarray(w_query, np.float32).reshape(module.w_dim))
     return Generator(FlaxModel(module), variables)
+
+
+def frozen_styles_view(gen: Generator, layer: int, query) -> Generator:
+    """The control view of ``gen`` for a query (a latent of ``gen``'s space): the
+    style latents of the layers above ``layer`` are the query's, so only layers
+    ``1 .. layer`` follow the latent (the query's own image is unchanged)."""
+    module = _module(gen)
+    if not 1 <= layer <= module.num_layers:
+        raise ValueError(f"layer must be in 1..{module.num_layers}, got {layer}")
+    free = Generator(FlaxModel(module.clone(freeze_above=0)), gen.params)
+    ws0 = free.features(jnp.asarray(query, jnp.float32).reshape(1, module.latent_dim), 0).ws[0]
+    return Generator(FlaxModel(module.clone(freeze_above=int(layer))),
+                     _with_variable(gen.params, "view", "ws_query", ws0))
 
 
 def w_query(gen: Generator, z0) -> np.ndarray:
@@ -553,8 +556,9 @@ def from_params(module: StyleGAN2Generator, params: dict, w_avg, *, w_statistics
     variables = {"params": params,
                  "stats": {"w_avg": jnp.asarray(w_avg, jnp.float32), "w_mean": jnp.zeros((w_dim,), jnp.float32),
                            "w_std": jnp.ones((w_dim,), jnp.float32)},
-                 "view": {"label": jnp.zeros((module.c_dim,), jnp.float32),
-                          "w_query": jnp.zeros((w_dim,), jnp.float32)}}
+                 "view": {"ws_query": jnp.zeros((module.num_ws, w_dim), jnp.float32)}}
+    if module.c_dim:
+        variables["view"]["label"] = jnp.zeros((module.c_dim,), jnp.float32)
     gen = Generator(FlaxModel(module.clone(space="z", freeze_above=0)), variables)
     mean, std = w_statistics if w_statistics is not None else measure_w_statistics(gen, w_statistics_samples)
     return Generator(FlaxModel(module), with_w_statistics(gen, mean, std).params)
