@@ -72,6 +72,14 @@ def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool, e2e_queries=No
     if has_torch and has_torch_mirror(models[0]):
         jobs.append(dict(kind="batch", group="targets", model=models[0], layer=2, queries=2 if quick else (e2e_queries or 8),
                          impl="batched_torch", ber_steps=30 if quick else 300, capacity=n_main))
+    if not quick:
+        # StyleGAN2 (the mirror's weights): GB-RRT at two layers, BerOpt per step at one
+        sg2 = "stylegan2-64"
+        impls = ("jax",) + torch_impls[:1]
+        for layer in (2, 4):
+            jobs += [dict(kind="rrt", group="stylegan2", model=sg2, layer=layer, capacity=n_main, proposals=32,
+                          impl=i) for i in impls]
+        jobs += [dict(kind="beropt", group="stylegan2", model=sg2, layer=4, steps=20, impl=i) for i in impls]
     if skip_sweeps:
         return jobs
     m0 = models[0]
@@ -247,6 +255,9 @@ def report(records, machine, args, elapsed) -> str:
            "speedup_vs_reference_torch_is_lower_bound"])
     table("Targets: end to end, egbas_batch (PyTorch: queries one after another)", sel("targets", "batch"),
           cols_batch)
+    table("StyleGAN2 64x64 (mirror weights, Z space): GB-RRT", sel("stylegan2", "rrt"), cols_rrt)
+    table("StyleGAN2 64x64: BerOpt per step (the plain algorithm, fixed step count)", sel("stylegan2", "beropt"),
+          cols_ber)
     for g in ("capacity", "proposals", "layer", "latent"):
         table(f"Sweep: {g}", sel(g, "rrt"), cols_rrt)
     table("Sweep: queries (egbas_batch)", sel("queries", "batch"), cols_batch)
@@ -323,6 +334,9 @@ def main(argv=None):
     ap.add_argument("--torch-threads", type=int, default=None, help="PyTorch CPU threads (default: all cores)")
     ap.add_argument("--only", default=None,
                     help="comma-separated kinds of measurement to run (rrt, beropt, tto, batch, kept)")
+    ap.add_argument("--groups", default=None,
+                    help="comma-separated groups to run (targets, stylegan2, capacity, proposals, layer, latent, "
+                         "queries, kept)")
     ap.add_argument("--e2e-queries", type=int, default=None,
                     help="queries of the end-to-end runs, in every implementation (default: 64 gbas-jax, 8 PyTorch)")
     ap.add_argument("--no-progress", action="store_true")
@@ -352,6 +366,9 @@ def main(argv=None):
     if args.only:
         kinds = set(args.only.split(","))
         jobs = [j for j in jobs if j["kind"] in kinds]
+    if args.groups:
+        groups = set(args.groups.split(","))
+        jobs = [j for j in jobs if j["group"] in groups]
     os.makedirs(args.out, exist_ok=True)
     from tqdm import tqdm
     records, cache, t0 = [], {}, time.perf_counter()

@@ -57,7 +57,7 @@ import time
 import numpy as np
 import torch
 
-from .reference_torch import SPACING_RTOL, _compare_region_test, _logit, _run, hard_objective
+from .reference_torch import SPACING_RTOL, _compare_region_test, _logit, _run, hard_objective, masked
 import torch_mirror
 from torch_mirror.base import MirrorBase
 
@@ -80,10 +80,11 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
     with torch.no_grad():
         h0 = net.features(z0[None], layer)                  # (1, C, H, W)
         x0 = net.decode_nchw(h0, layer)                       # (1, C', H', W')
-    logits = torch.full(h0.shape[1:], _logit(cfg.ber_init), dtype=h0.dtype, device=h0.device,
+    u0 = net.units(h0)
+    logits = torch.full(u0.shape[1:], _logit(cfg.ber_init), dtype=u0.dtype, device=u0.device,
                         requires_grad=True)
     opt = torch.optim.Adam([logits], lr=cfg.ber_lr)
-    u = torch.empty((S,) + tuple(h0.shape[1:]), dtype=h0.dtype, device=h0.device)
+    u = torch.empty((S,) + tuple(u0.shape[1:]), dtype=u0.dtype, device=u0.device)
     losses, converged, t = [], False, 0
     objective, reached = float("nan"), False
     concrete = cfg.relaxation == "concrete"
@@ -98,8 +99,8 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
             m = torch.sigmoid((logits + noise) / cfg.temperature)
         else:
             theta = torch.sigmoid(logits)
-            m = (u < theta).to(h0.dtype) + theta - theta.detach()
-        x = net.decode_nchw(h0 * m, layer)                   # (S, C', H', W'), one forward
+            m = (u < theta).to(u0.dtype) + theta - theta.detach()
+        x = net.decode_nchw(masked(net, h0, m), layer)       # (S, C', H', W'), one forward
         rec = torch.mean((x - x0) ** 2)                      # = mean over masks of per-mask MSE
         loss = rec + cfg.ber_lambda * torch.mean(torch.sigmoid(logits))
         loss.backward()
@@ -114,8 +115,8 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
             reached = target is not None and objective <= target
     with torch.no_grad():
         theta = torch.sigmoid(logits)
-        keep = (theta > cfg.threshold).to(h0.dtype)
-        kept_error = float(torch.mean((net.decode_nchw(h0 * keep[None], layer) - x0) ** 2))
+        keep = (theta > cfg.threshold).to(u0.dtype)
+        kept_error = float(torch.mean((net.decode_nchw(masked(net, h0, keep[None]), layer) - x0) ** 2))
     return {"theta": net.to_jax_order(theta.detach().reshape(-1).cpu().numpy(), layer).copy(),
             "loss": float(np.mean(losses[-w:])) if losses else float("nan"), "steps": t,
             "converged": bool(converged), "kept_error": kept_error, "forward_passes": t,

@@ -86,12 +86,18 @@ def _mask(logits: torch.Tensor, cfg, generator: torch.Generator) -> torch.Tensor
     return hard + theta - theta.detach()  # straight-through: hard forward, d theta backward
 
 
+def masked(net, h0, m):
+    """The layer state ``h0`` (batch 1) with its units times the masks ``m`` (batch S)."""
+    return net.with_units(h0, net.units(h0) * m)
+
+
 def hard_objective(net, h0, x0, logits, layer, cfg, decode) -> float:
     """``J``: the MSE of ``decode(h0 * 1[theta > p])`` against ``x0`` plus lambda x
     the kept fraction (no gradient)."""
     with torch.no_grad():
-        keep = (torch.sigmoid(logits) > cfg.threshold).to(h0.dtype)
-        return float(torch.mean((decode(h0 * keep[None], layer) - x0) ** 2) + cfg.ber_lambda * torch.mean(keep))
+        keep = (torch.sigmoid(logits) > cfg.threshold).to(logits.dtype)
+        return float(torch.mean((decode(masked(net, h0, keep[None]), layer) - x0) ** 2)
+                     + cfg.ber_lambda * torch.mean(keep))
 
 
 def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
@@ -114,7 +120,8 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
     with torch.no_grad():
         h0 = net.features(z0[None], layer)           # (1, C, H, W)
         x0 = net.decode(h0, layer)                    # (1, H, W, C)
-    logits = torch.full(h0.shape[1:], _logit(cfg.ber_init), dtype=h0.dtype, device=h0.device,
+    u0 = net.units(h0)
+    logits = torch.full(u0.shape[1:], _logit(cfg.ber_init), dtype=u0.dtype, device=u0.device,
                         requires_grad=True)
     opt = torch.optim.Adam([logits], lr=cfg.ber_lr)
     w, losses, converged, t = cfg.ber_window, [], False, 0
@@ -124,7 +131,7 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
         rec = 0.0
         for _ in range(cfg.ber_samples):  # one mask at a time (the paper samples m ~ Ber(theta))
             m = _mask(logits, cfg, generator)
-            x = net.decode(h0 * m[None], layer)
+            x = net.decode(masked(net, h0, m[None]), layer)
             rec = rec + torch.mean((x - x0) ** 2)
         loss = rec / cfg.ber_samples + cfg.ber_lambda * torch.mean(torch.sigmoid(logits))
         loss.backward()
@@ -139,8 +146,8 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
             reached = target is not None and objective <= target
     with torch.no_grad():
         theta = torch.sigmoid(logits)
-        keep = (theta > cfg.threshold).to(h0.dtype)
-        kept_error = float(torch.mean((net.decode(h0 * keep[None], layer) - x0) ** 2))
+        keep = (theta > cfg.threshold).to(u0.dtype)
+        kept_error = float(torch.mean((net.decode(masked(net, h0, keep[None]), layer) - x0) ** 2))
     theta_flat = theta.detach().reshape(-1).cpu()
     return {"theta": net.to_jax_order(theta_flat.numpy(), layer).copy(),
             "loss": float(np.mean(losses[-w:])) if losses else float("nan"),

@@ -64,7 +64,24 @@ MODELS: Dict[str, tuple] = {
                                            bias_scale=0.1), 128, True, {"step_size": 0.2}),
     "pggan256": (lambda dz: gb.models.pggan(key=jax.random.key(0), latent_dim=dz, resolution=256,
                                             bias_scale=0.1), 512, False, {"step_size": 0.2}),
+    # StyleGAN2 64x64 (skip), the PyTorch mirror's random weights converted as NVlabs' files
+    # are; widths reduced for a CPU (channels min(4096 / r, 128): 128 up to 32x32, 64 at 64x64)
+    "stylegan2-64": (lambda dz: stylegan2_mirror_model(64, dz), 128, True, {}),
 }
+
+
+def stylegan2_mirror_model(resolution: int, latent: int, channel_base: int = 4096, channel_max: int = 128,
+                           seed: int = 0):
+    """A gbas-jax StyleGAN2 converted from the mirror's random weights (torch seed ``seed``)."""
+    import torch
+
+    from converters.stylegan2 import generator
+    from torch_mirror.stylegan2 import TorchStyleGAN2
+
+    torch.manual_seed(seed)
+    net = TorchStyleGAN2(z_dim=latent, w_dim=latent, img_resolution=resolution, mapping_layers=8,
+                         channel_base=channel_base, channel_max=channel_max).randomise(seed + 1)
+    return generator(net.state_dict_numpy())[1]
 
 
 @functools.lru_cache(maxsize=16)
@@ -223,7 +240,7 @@ def _ber_step_bound(gen, z0, layer, cfg) -> float:
     """Seconds of one BerOpt step's work (value and gradient over S masks), timed
     as 16 steps' masks in one vmapped batch."""
     from gbas_jax.core.beropt import loss_and_grad
-    h0 = gen.features(jnp.asarray(z0)[None], layer)[0]
+    h0 = jax.tree_util.tree_map(lambda a: a[0], gen.features(jnp.asarray(z0)[None], layer))
     x0 = gen.generate(jnp.asarray(z0)[None])[0]
     logits = jnp.zeros(gen.layer_shape(layer))
     grad = compiler.jit(jax.vmap(lambda lg, k: loss_and_grad(lg, gen, h0, x0, layer, k, cfg), in_axes=(None, 0)))

@@ -31,6 +31,8 @@ from gbas_jax.models import registry
 
 from . import layouts
 from .layouts import LAYOUTS, detect
+from . import rosinality
+from .nvlabs_pickle import is_network_pickle, read_nvlabs
 from .torch_pickle import CheckpointError, Record, UnsafePickleError, load_pth
 
 __all__ = ["convert", "read_checkpoint", "split_checkpoint", "detect", "LAYOUTS", "CheckpointError",
@@ -69,6 +71,12 @@ def _read_checkpoint(path):
         raise CheckpointError(f"cannot be read ({e.strerror})") from None
     if size == 0:
         raise CheckpointError("empty file")
+    if container == "legacy":
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+        if is_network_pickle(head):
+            with open(path, "rb") as f:
+                return read_nvlabs(f.read()), "nvlabs"
     if path.endswith(".safetensors") and container != "safetensors":
         raise CheckpointError("not a safetensors file (it has no safetensors header)")
     if container == "safetensors":
@@ -148,10 +156,26 @@ def _sha256(path):
     return h.hexdigest()
 
 
+AUTO = "auto"
+
+
+def _stylegan2_options(kwargs: Optional[dict], conv_clamp, mapping_lr, what: str = "G_ema") -> dict:
+    """``conv_clamp`` / ``mapping_lr``: given values win; ``"auto"`` takes the network
+    pickle's constructor arguments (``kwargs``), else the peers' defaults (no clamp,
+    0.01).  StyleGAN2 networks of the stylegan3 repository keep the synthesis
+    settings at the top level of their arguments."""
+    kwargs = kwargs or {}
+    synth = kwargs.get("synthesis_kwargs") or kwargs
+    if conv_clamp == AUTO:
+        conv_clamp = synth.get("conv_clamp", kwargs.get("conv_clamp"))
+    if mapping_lr == AUTO:
+        mapping_lr = (kwargs.get("mapping_kwargs") or {}).get("lr_multiplier", 0.01)
+    return {"conv_clamp": None if conv_clamp is None else float(conv_clamp), "mapping_lr": float(mapping_lr)}
+
+
 def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: Optional[str] = None,
             weights: str = "auto", output_clamp: bool = False, overwrite: bool = False,
-            conv_clamp: Optional[float] = None, mapping_lr: float = 0.01, space: str = "z",
-            noise_mode: str = "const") -> dict:
+            conv_clamp=AUTO, mapping_lr=AUTO, space: str = "z", noise_mode: str = "const") -> dict:
     """Convert ``src`` into the model folder ``out``; returns a summary dict.
 
     Raises :class:`CheckpointError` (a ``ValueError``) naming the problem -- unknown
@@ -163,13 +187,31 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
         raise ValueError(f"format must be one of {LAYOUTS}, got {format!r}")
     out = check_output_folder(out, "model", overwrite, replace_same_job=False)
     obj, container = read_checkpoint(src)
-    gsd, dsd, config, which = split_checkpoint(obj, weights)
-    layout = format or detect(gsd)
+    gkw = dkw = None
+    skipped = []
+    ros = rosinality.split(obj) if container != "nvlabs" else None
+    if container == "nvlabs":
+        gsd, dsd, config, which, layout = obj["generator"], obj["discriminator"], None, "G_ema", "stylegan2"
+        gkw, dkw, skipped = obj["generator_kwargs"], obj["discriminator_kwargs"], obj["skipped"]
+    elif ros is not None:
+        gsd, dsd, config, which, layout = ros["generator"], ros["discriminator"], None, ros["taken"], "stylegan2"
+        skipped = ros["skipped"]
+    else:
+        gsd, dsd, config, which = split_checkpoint(obj, weights)
+        layout = format or detect(gsd)
+    if format is not None and format != layout:
+        raise CheckpointError(f"--format {format}: the file holds a {layout} network")
+    sg2 = _stylegan2_options(gkw, conv_clamp, mapping_lr) if layout == "stylegan2" else {}
+    if layout == "stylegan2" and gkw and (gkw.get("synthesis_kwargs") or {}).get("architecture"):
+        arch = gkw["synthesis_kwargs"]["architecture"]
+        found = registry_check_architecture(gsd)
+        if arch != found:
+            raise CheckpointError(f"G_ema: its arguments say architecture {arch!r}, its weights {found!r}")
     if discriminator is not None:
         dobj, _ = read_checkpoint(discriminator)
         dsd = split_checkpoint(dobj)[0]
-    options = dict(output_clamp=output_clamp, conv_clamp=conv_clamp, mapping_lr=mapping_lr, space=space,
-                   noise_mode=noise_mode)
+    options = dict(output_clamp=output_clamp, space=space, noise_mode=noise_mode,
+                   conv_clamp=sg2.get("conv_clamp"), mapping_lr=sg2.get("mapping_lr", 0.01))
     gspec, gtree, gsrc = layouts.GENERATORS[layout](gsd, config,
                                                     **{k: options[k] for k in layouts.OPTIONS[layout]})
     _check_shapes(gspec, gtree, gsrc, "generator")
@@ -177,20 +219,42 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
     if dsd is not None:
         if layout not in layouts.DISCRIMINATORS:
             raise CheckpointError(f"layout {layout!r} has no discriminator")
-        dspec, dtree, dsrc = layouts.DISCRIMINATORS[layout](dsd, config)
+        dopts = _stylegan2_options(dkw, conv_clamp, AUTO) if layout == "stylegan2" else {}
+        dspec, dtree, dsrc = layouts.DISCRIMINATORS[layout](
+            dsd, config, **({"conv_clamp": dopts["conv_clamp"]} if layout == "stylegan2" else {}))
         _check_shapes(dspec, dtree, dsrc, "discriminator")
     t_read = time.perf_counter() - t0
     if isinstance(config, Record):
         config = config.as_dict()
     source = {"file": os.path.basename(src), "sha256": _sha256(src), "container": container,
-              "layout": layout, "weights": which,
+              "layout": layout, "weights": which, "skipped": skipped,
               "discriminator_file": os.path.basename(discriminator) if discriminator else None,
               "config": {k: v for k, v in (config or {}).items() if _jsonable(v)}}
     save_model(out, generator_spec=gspec, generator_variables=gtree, discriminator_spec=dspec,
                discriminator_variables=dtree, extra={"source": source}, overwrite=True)   # checked above
     return {"output": os.path.abspath(out), "layout": layout, "container": container, "weights": which,
+            "skipped": skipped,
             "generator": gspec, "discriminator": dspec, "read_s": round(t_read, 3),
             "total_s": round(time.perf_counter() - t0, 3)}
+
+
+def _clamp(text: str):
+    if text == AUTO:
+        return AUTO
+    if text.lower() == "none":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a number nor 'none'") from None
+    if not v > 0:
+        raise ValueError("the clamp must be > 0")
+    return v
+
+
+def registry_check_architecture(gsd) -> str:
+    from .stylegan2 import generator_spec
+    return generator_spec(gsd)["architecture"]
 
 
 def add_arguments(ap) -> None:
@@ -206,11 +270,12 @@ def add_arguments(ap) -> None:
                          "average, if present)")
     ap.add_argument("--output-clamp", action="store_true",
                     help="GAN-dissection proggan: clamp the output to [-1, 1] as its output_tanh option does")
-    ap.add_argument("--conv-clamp", type=float, default=None, metavar="X",
-                    help="StyleGAN2: clamp of the synthesis layers (not in a state dict; NVlabs' own training "
-                         "configurations use 256; default none)")
-    ap.add_argument("--mapping-lr", type=float, default=0.01, metavar="X",
-                    help="StyleGAN2: the mapping network's learning-rate multiplier (default 0.01)")
+    ap.add_argument("--conv-clamp", type=_clamp, default=AUTO, metavar="X|none",
+                    help="StyleGAN2: the synthesis layers' clamp (default: an NVlabs pickle's own setting, else "
+                         "none; NVlabs' training configurations use 256)")
+    ap.add_argument("--mapping-lr", type=lambda t: AUTO if t == AUTO else float(t), default=AUTO, metavar="X",
+                    help="StyleGAN2: the mapping network's learning-rate multiplier (default: an NVlabs pickle's "
+                         "own setting, else 0.01)")
     ap.add_argument("--space", choices=("z", "w"), default="z",
                     help="StyleGAN2: the model folder's default latent space (default z)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing gbas-jax model folder")
@@ -228,6 +293,7 @@ def summary(info: dict) -> str:
     """What was read, in a few lines."""
     g = info["generator"]
     size = g.get("image_size", g.get("resolution"))
+    took = f"took {info['weights']}" + (f", skipped {', '.join(info['skipped'])}" if info.get("skipped") else "")
     if g["type"] == "stylegan2":
         shape = (f"generator: stylegan2 ({g['architecture']}) {size}x{size}x{g['img_channels']}, z {g['z_dim']}, "
                  f"w {g['w_dim']}, labels {g['c_dim']}, mapping {g['mapping_layers']} layers, default space "
@@ -235,7 +301,7 @@ def summary(info: dict) -> str:
     else:
         shape = f"generator: {g['type']} {size}x{size}x{g['channels']}, latent {g['latent_dim']}, widths {g['widths']}"
     return "\n".join([
-        f"read {info['layout']} ({info['container']} container, {info['weights']} weights) in {info['read_s']} s",
+        f"read {info['layout']} ({info['container']} container) in {info['read_s']} s: {took}",
         shape,
         "discriminator: " + ("none" if info["discriminator"] is None else info["discriminator"]["type"]),
         "no recommended E-GBAS settings: gbas-jax uses the library defaults for this model (add "

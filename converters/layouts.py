@@ -409,8 +409,16 @@ GENERATORS = {"pggan-zoo": zoo_generator, "pggan-dissect": dissect_generator,
 OPTIONS = {"pggan-zoo": ("output_clamp",), "pggan-dissect": ("output_clamp",),
            "dcgan-examples": ("output_clamp",), "dcgan-wgan": ("output_clamp",),
            "stylegan2": ("conv_clamp", "mapping_lr", "space", "noise_mode")}
+def _stylegan2_discriminator(sd, config=None, **options):
+    from . import stylegan2
+    try:
+        return stylegan2.layout_discriminator(strip_module(sd), config, **options)
+    except stylegan2.StyleGAN2Error as e:
+        raise CheckpointError(f"stylegan2 discriminator: {e}") from None
+
+
 DISCRIMINATORS = {"pggan-zoo": zoo_discriminator, "dcgan-examples": examples_discriminator,
-                  "dcgan-wgan": wgan_discriminator}
+                  "dcgan-wgan": wgan_discriminator, "stylegan2": _stylegan2_discriminator}
 
 
 def detect(sd: dict) -> str:

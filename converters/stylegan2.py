@@ -106,7 +106,7 @@ def generator_params(sd: Dict[str, np.ndarray], spec: dict) -> Tuple[dict, dict]
                                      "affine": _dense(sd, p + ".affine")}
         if spec["architecture"] == "resnet" and r > 4:
             params[f"b{r}_skip"] = {"weight": _get(sd, f"synthesis.b{r}.skip.weight")[:, :, 0, 0].T}
-    w_avg = _get(sd, "mapping.w_avg") if "mapping.w_avg" in sd else np.zeros(spec["w_dim"], np.float32)
+    w_avg = _get(sd, "mapping.w_avg") if "mapping.w_avg" in sd else np.zeros(spec["w_dim"], np.float32)  # see generator
     return params, {"w_avg": w_avg}
 
 
@@ -119,8 +119,11 @@ def generator(sd: Dict[str, np.ndarray], *, conv_clamp: Optional[float] = None, 
     spec = generator_spec(sd, conv_clamp=conv_clamp, mapping_lr=mapping_lr)
     params, stats = generator_params(sd, spec)
     module = registry.generator_module(spec)
-    return spec, from_params(module, params, stats["w_avg"],
-                             w_statistics_samples=w_statistics_samples or W_STATISTICS_SAMPLES)
+    gen = from_params(module, params, stats["w_avg"], w_statistics_samples=w_statistics_samples or W_STATISTICS_SAMPLES)
+    if "mapping.w_avg" not in sd:           # (a rosinality training checkpoint): the mean mapped w
+        gen = type(gen)(gen.model, {**gen.params, "stats": {**gen.params["stats"],
+                                                             "w_avg": gen.params["stats"]["w_mean"]}})
+    return spec, gen
 
 
 def layout_generator(sd: Dict[str, np.ndarray], config=None, *, conv_clamp: Optional[float] = None,
@@ -159,3 +162,77 @@ def _source_key(path: Tuple[str, ...]) -> str:
         return "synthesis.b4.const"
     block, layer = head.split("_", 1)
     return f"synthesis.{block}.{layer}." + ".".join(rest)
+
+
+# -- the discriminator ------------------------------------------------------------------------
+
+PREFIX_DBLOCK = re.compile(r"^b(\d+)\.")
+
+
+def discriminator_spec(sd: Dict[str, np.ndarray], *, conv_clamp: Optional[float] = None,
+                       mbstd_group_size: int = 4) -> dict:
+    """The ``architecture.json`` discriminator entry of a StyleGAN2 discriminator state dict."""
+    blocks = sorted({int(m.group(1)) for k in sd if (m := PREFIX_DBLOCK.match(k))})
+    if not blocks or blocks[0] != 4 or blocks != [4 * 2 ** i for i in range(len(blocks))]:
+        raise StyleGAN2Error(f"discriminator blocks must be b4, b8, ..., found {blocks}")
+    res = blocks[-1]
+    chans = {r: _get(sd, f"b{r}.conv0.weight").shape[0] for r in blocks[1:]}
+    chans[4] = _get(sd, "b4.conv.weight").shape[0]
+    cmax = max(chans.values())
+    below = [r for r in sorted(chans) if chans[r] < cmax]
+    base = chans[below[0]] * below[0] if below else cmax * res
+    if any(channels(r, base, cmax) != c for r, c in chans.items()):
+        raise StyleGAN2Error(f"discriminator channels {chans} follow no min(base // r, max) rule")
+    if any(f"b{r}.skip.weight" in sd for r in blocks[1:]):
+        arch = "resnet"
+    elif all(f"b{r}.fromrgb.weight" in sd for r in blocks):
+        arch = "skip"
+    else:
+        arch = "orig"
+    c_dim = _get(sd, "mapping.embed.weight").shape[1] if "mapping.embed.weight" in sd else 0
+    fcs = sorted(int(m.group(1)) for k in sd if (m := PREFIX_FC.match(k)))
+    return {"type": "stylegan2", "resolution": int(res),
+            "img_channels": int(_get(sd, f"b{res}.fromrgb.weight").shape[1]), "c_dim": int(c_dim),
+            "channel_base": int(base), "channel_max": int(cmax), "architecture": arch, "conv_clamp": conv_clamp,
+            "mbstd_group_size": int(mbstd_group_size),
+            "mbstd_num_channels": int(_get(sd, "b4.conv.weight").shape[1] - chans[4]),
+            "cmap_dim": int(_get(sd, "b4.out.weight").shape[0]) if c_dim else None,
+            "mapping_layers": len(fcs) if c_dim else 8}
+
+
+def _conv(sd, prefix, bias=True) -> dict:
+    out = {"weight": _get(sd, prefix + ".weight").transpose(2, 3, 1, 0)}
+    if bias:
+        out["bias"] = _get(sd, prefix + ".bias")
+    return out
+
+
+def discriminator_params(sd: Dict[str, np.ndarray], spec: dict) -> dict:
+    """The Flax ``params`` of :class:`gbas_jax.models.stylegan2_discriminator.StyleGAN2Discriminator`."""
+    params = {}
+    res = spec["resolution"]
+    for i, r in enumerate([2 ** k for k in range(int(math.log2(res)), 2, -1)]):
+        if i == 0 or spec["architecture"] == "skip":
+            params[f"b{r}_fromrgb"] = _conv(sd, f"b{r}.fromrgb")
+        params[f"b{r}_conv0"] = _conv(sd, f"b{r}.conv0")
+        params[f"b{r}_conv1"] = _conv(sd, f"b{r}.conv1")
+        if spec["architecture"] == "resnet":
+            params[f"b{r}_skip"] = _conv(sd, f"b{r}.skip", bias=False)
+    if spec["architecture"] == "skip":
+        params["b4_fromrgb"] = _conv(sd, "b4.fromrgb")
+    params["b4_conv"] = _conv(sd, "b4.conv")
+    params["b4_fc"] = _dense(sd, "b4.fc")
+    params["b4_out"] = _dense(sd, "b4.out")
+    if spec["c_dim"]:
+        params["mapping_embed"] = _dense(sd, "mapping.embed")
+        for i in range(spec["mapping_layers"]):
+            params[f"mapping_fc{i}"] = _dense(sd, f"mapping.fc{i}")
+    return params
+
+
+def layout_discriminator(sd: Dict[str, np.ndarray], config=None, *, conv_clamp: Optional[float] = None, **unused):
+    """The converters' layout function for a StyleGAN2 discriminator state dict."""
+    spec = discriminator_spec(sd, conv_clamp=conv_clamp)
+    params = discriminator_params(sd, spec)
+    sources = {("params", k, leaf): f"{k.replace('_', '.', 1)}.{leaf}" for k, v in params.items() for leaf in v}
+    return spec, {"params": params}, sources

@@ -126,6 +126,8 @@ _GLOBALS: Dict[Tuple[str, str], Any] = {
     ("__builtin__", "object"): object,
     # pytorch_GAN_zoo's configuration object, read as plain attributes.
     ("models.utils.config", "BaseConfig"): Record,
+    # training scripts' command-line arguments (rosinality's ``args``), read as plain attributes.
+    ("argparse", "Namespace"): Record,
 }
 _GLOBALS.update({("torch", name): StorageType(name) for name in _STORAGE_DTYPES})
 

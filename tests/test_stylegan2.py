@@ -182,3 +182,59 @@ def test_region_is_exact(space):
     first = line[np.argmax(flipped)]
     assert not bool(gb.in_region(view, first[None], layer, res.indicator)[0])
     assert np.all(np.sign(a[:, i]) * np.sign(a0) >= 0) or np.min(np.sign(a0) * a[:, i]) > -1e-4
+
+
+def test_the_references_mirror_round_trips_and_runs_the_batched_algorithm():
+    """``torch_mirror.from_jax`` of a StyleGAN2 (the key mapping reversed) computes
+    the JAX model's layers in Z and W, and the batched PyTorch reference of the
+    benchmarks runs on its layer states."""
+    import torch_mirror
+    from benchmarks import batched_torch
+
+    _, gen = mirror_and_gen("skip-16px")
+    z = latents(mirror_and_gen("skip-16px")[0], n=3, seed=9)
+    for space in ("z", "w"):
+        view = sg.stylegan2_view(gen, space=space)
+        net = torch_mirror.from_jax(view)
+        with torch.inference_mode(), jax.default_matmul_precision("highest"):
+            zt = torch.from_numpy(z)
+            assert rel(net.generate(zt), view.generate(jnp.asarray(z))) < 1e-4
+            for layer in range(1, view.num_layers + 1):
+                assert rel(net.boundary(zt, layer), view.boundary(jnp.asarray(z), layer)) < 1e-4, (space, layer)
+    cfg = gb.EGBASConfig(ber_steps=5, ber_tol=0.0, capacity=8, proposals=4, max_iterations=20, step_size=0.25,
+                         interval=1.0)
+    out = batched_torch.run(gen, z[0], 3, cfg, 0, net=torch_mirror.from_jax(gen))
+    assert out["ber_steps"] == 5 and out["theta"].shape == (gen.layer_size(3),) and out["num_samples"] >= 1
+
+
+@pytest.mark.parametrize("arch, c_dim", [("resnet", 0), ("skip", 4), ("orig", 0)])
+def test_discriminator_matches_the_mirror(arch, c_dim):
+    """Features of every block and the logits (minibatch std included; with a
+    label projection) against the mirror's, through the converter."""
+    from gbas_jax.models import registry
+    from torch_mirror.stylegan2 import TorchStyleGAN2Discriminator
+
+    torch.manual_seed(2)
+    net = TorchStyleGAN2Discriminator(c_dim=c_dim, img_resolution=32, architecture=arch, channel_base=256,
+                                      channel_max=16, conv_clamp=0.8 if arch == "skip" else None,
+                                      mapping_layers=2).eval()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("bias"):
+                p.add_(0.1 * torch.randn(p.shape))
+    spec, variables, _ = convert.layout_discriminator(net.state_dict_numpy(),
+                                                      conv_clamp=0.8 if arch == "skip" else None)
+    assert spec["architecture"] == arch and spec["c_dim"] == c_dim
+    disc = registry.make_discriminator(registry.discriminator_module(spec), variables)
+    x = np.random.default_rng(3).uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+    c = np.eye(c_dim, dtype=np.float32)[np.arange(8) % c_dim] if c_dim else None
+    with torch.inference_mode(), jax.default_matmul_precision("highest"):
+        xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
+        feats, _, _ = net.features(xt)
+        got = disc.features(jnp.asarray(x))
+        assert len(got) == len(feats)
+        for g, f in zip(got, feats):
+            assert rel(g, to_nhwc(f)) < 1e-4
+        want = net(xt, None if c is None else torch.from_numpy(c)).numpy()
+        logits = disc.model.module.apply(disc.params, jnp.asarray(x), None if c is None else jnp.asarray(c))
+        assert rel(logits, want) < 1e-4

@@ -6,6 +6,9 @@
   ``proggan``, PyTorch-examples DCGAN, Wasserstein-GAN ``DCGAN_G``/``DCGAN_D``),
   randomly initialised, saved in their own key layouts: the converters' parity
   tests load them back through gbas-jax.
+* :mod:`torch_mirror.stylegan2`: a StyleGAN2 with stylegan2-ada-pytorch's key names
+  (what the StyleGAN2 converters and file writers of the tests start from), and
+  its split into gbas-jax's layers for the references.
 * :mod:`torch_mirror.dcgan` / :mod:`torch_mirror.pggan`:
   :class:`~torch_mirror.dcgan.TorchDCGAN` and
   :class:`~torch_mirror.pggan.TorchPGGAN`, gbas-jax generators with their weights
@@ -28,6 +31,7 @@ import torch
 from .base import MirrorBase
 from .dcgan import TorchDCGAN
 from .pggan import TorchPGGAN
+from .stylegan2 import TorchStyleGAN2, TorchStyleGAN2Layers
 
 
 def from_jax(gen, fold: bool = False, channels_last: bool = False) -> MirrorBase:
@@ -39,14 +43,17 @@ def from_jax(gen, fold: bool = False, channels_last: bool = False) -> MirrorBase
     """
     from gbas_jax.models.dcgan import DCGANGenerator
     from gbas_jax.models.pggan import PGGANGenerator
+    from gbas_jax.models.stylegan2 import StyleGAN2Generator
 
     module = getattr(gen.model, "module", None)
+    if isinstance(module, StyleGAN2Generator):
+        return TorchStyleGAN2Layers.from_jax(gen)
     if isinstance(module, DCGANGenerator):
         return TorchDCGAN.from_jax(gen, fold_bn=fold, channels_last=channels_last)
     if isinstance(module, PGGANGenerator):
         return TorchPGGAN.from_jax(gen, fold=fold, channels_last=channels_last)
     raise NotImplementedError(f"no PyTorch mirror for {type(module).__name__}; "
-                              "the mirrors cover gbas-jax's DCGAN and PGGAN generators")
+                              "the mirrors cover gbas-jax's DCGAN, PGGAN and StyleGAN2 generators")
 
 
 def check_mirror(gen, z, layers: Iterable[int] | None = None, net: MirrorBase | None = None,
@@ -82,4 +89,5 @@ def check_mirror(gen, z, layers: Iterable[int] | None = None, net: MirrorBase | 
     return out
 
 
-__all__ = ["MirrorBase", "TorchDCGAN", "TorchPGGAN", "check_mirror", "from_jax"]
+__all__ = ["MirrorBase", "TorchDCGAN", "TorchPGGAN", "TorchStyleGAN2", "TorchStyleGAN2Layers", "check_mirror",
+           "from_jax"]

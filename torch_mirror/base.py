@@ -37,6 +37,17 @@ def conv_weight(kernel) -> np.ndarray:
 class MirrorBase(nn.Module):
     """The decomposition of :class:`gbas_jax.Generator` in PyTorch (NCHW inside)."""
 
+    @staticmethod
+    def units(h):
+        """The maskable units of a layer state (the state itself unless a subclass
+        carries more, as :class:`torch_mirror.stylegan2.TorchStyleGAN2Layers`)."""
+        return h
+
+    @staticmethod
+    def with_units(h, x):
+        """The state ``h`` with its units replaced by ``x`` (batch ``S``)."""
+        return x
+
     def features(self, z: torch.Tensor, layer: int) -> torch.Tensor:
         """Block-``layer`` output: ``(B, Dz) -> (B, C, H, W)`` NCHW (``z`` for ``layer = 0``)."""
         h = self.input_transform(z)

@@ -22,6 +22,7 @@ from .dcgan import check_widths as dcgan_widths
 from .pggan import PGGANDiscriminator, PGGANGenerator
 from .pggan import check_widths as pggan_widths
 from .stylegan2 import StyleGAN2Generator
+from .stylegan2_discriminator import StyleGAN2Discriminator
 
 
 def _dcgan_generator(spec):
@@ -67,10 +68,22 @@ def _stylegan2_generator(spec):
     return StyleGAN2Generator(**{k: spec[k] for k in STYLEGAN2_FIELDS if k in spec})
 
 
+STYLEGAN2_D_FIELDS = ("resolution", "img_channels", "c_dim", "channel_base", "channel_max", "architecture",
+                      "conv_clamp", "mbstd_group_size", "mbstd_num_channels", "cmap_dim", "mapping_layers")
+
+
+def _stylegan2_discriminator(spec):
+    unknown = sorted(set(spec) - set(STYLEGAN2_D_FIELDS) - {"type"})
+    if unknown:
+        raise ValueError(f"unknown stylegan2 discriminator settings {unknown}")
+    return StyleGAN2Discriminator(**{k: spec[k] for k in STYLEGAN2_D_FIELDS if k in spec})
+
+
 #: ``type -> (spec dict -> linen module)``.
 GENERATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_generator, "pggan": _pggan_generator,
                                                 "stylegan2": _stylegan2_generator}
-DISCRIMINATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_discriminator, "pggan": _pggan_discriminator}
+DISCRIMINATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_discriminator, "pggan": _pggan_discriminator,
+                                                    "stylegan2": _stylegan2_discriminator}
 
 
 def _module(table, spec, what):
@@ -99,7 +112,8 @@ def example_input(spec: dict, what: str) -> jax.ShapeDtypeStruct:
         return jax.ShapeDtypeStruct((1, int(spec["latent_dim"] if "latent_dim" in spec else spec["z_dim"])),
                                     jnp.float32)
     s = int(spec.get("image_size", spec.get("resolution", 0)))
-    return jax.ShapeDtypeStruct((1, s, s, int(spec["channels"])), jnp.float32)
+    return jax.ShapeDtypeStruct((1, s, s, int(spec["channels"] if "channels" in spec else spec["img_channels"])),
+                                jnp.float32)
 
 
 def abstract_variables(module, example) -> dict:
@@ -107,7 +121,11 @@ def abstract_variables(module, example) -> dict:
     StyleGAN2 is initialised in its Z view, which runs (and so creates) every layer."""
     if isinstance(module, StyleGAN2Generator):
         module = module.clone(space="z", freeze_above=0)
-    shapes = jax.eval_shape(lambda x: module.init(jax.random.key(0), x), example)
+    if isinstance(module, StyleGAN2Discriminator) and module.c_dim:
+        c = jnp.zeros((1, module.c_dim), jnp.float32)
+        shapes = jax.eval_shape(lambda x: module.init(jax.random.key(0), x, c), example)
+    else:
+        shapes = jax.eval_shape(lambda x: module.init(jax.random.key(0), x), example)
     return dict(jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype), shapes))
 
 
