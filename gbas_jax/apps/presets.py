@@ -4,6 +4,7 @@ training presets of the shipped models."""
 from __future__ import annotations
 
 from .train import TrainConfig
+from .train_stylegan2 import StyleGAN2TrainConfig
 
 # E-GBAS settings that belong to a *model* (the 2-D model's small steps, say) are
 # not here: they are the model's recommendation, in its architecture.json
@@ -25,4 +26,8 @@ TRAIN = {
     "pggan-mnist": TrainConfig(architecture="pggan", latent_dim=128, image_size=32, widths=(64, 64, 32, 16),
                                disc_widths=(64, 64, 32, 16), steps=5000, batch_size=32, n_critic=1, lr=1e-3,
                                beta1=0.0, beta2=0.99, drift=1e-3, ema=0.999),
+    # StyleGAN2 at 32x32 (the digits padded as for pggan-mnist), sized for a 2-core CPU:
+    # z and w 64, a 3-layer mapping, channels min(1024 / r, 128), a resnet
+    # discriminator min(512 / r, 64); StyleGAN2's optimiser and lazy R1.
+    "stylegan2-mnist": StyleGAN2TrainConfig(),
 }

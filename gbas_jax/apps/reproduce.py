@@ -71,7 +71,7 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
 
     t_start = time.perf_counter()
     model = load_model(model)
-    st = settings.for_job(model.folder, cfg)
+    st = settings.for_job(model.folder, cfg, space)
     cfg, disc = st.config, model.discriminator
     gen = views.view(model.generator, space=space, label=label)
     layers = tuple(layers) if layers else tuple(range(1, min(4, gen.num_layers) + 1))

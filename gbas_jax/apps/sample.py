@@ -55,7 +55,7 @@ def compute_sample(model: Union[str, Model] = "dcgan-mnist", layer: int = 2, cfg
     t_all = time.perf_counter()
     loaded_before = isinstance(model, Model)
     model = load_model(model)
-    st = settings.for_job(model.folder, cfg)
+    st = settings.for_job(model.folder, cfg, space)
     cfg, gen = st.config, views.view(model.generator, space=space, label=label)
     if query is None:
         z0 = views.seeded_queries(gen, seed)

@@ -51,7 +51,7 @@ def run_share(model: Union[str, ModelFolder, Model], layer: int, cfg, queries: i
     _check_part(out, p, overwrite)
     with tqdm(total=3, desc=f"sample-many (process {p} of {n})", disable=not progress) as bar:
         model = load_model(model, discriminator=False)
-        st = settings.for_job(model.folder, cfg)
+        st = settings.for_job(model.folder, cfg, space)
         cfg, gen = st.config, views.view(model.generator, space=space, label=label)
         z0s = views.seeded_queries(gen, seed, queries)
         keys = jax.random.split(jax.random.key(seed + 1), queries)

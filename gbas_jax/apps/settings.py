@@ -8,7 +8,9 @@ Precedence, highest first:
 2. a job preset the user asked for (``reproduce --quick``);
 3. the model's recommendation: ``architecture.json`` may carry
    ``"recommended": {"egbas": {field: value, ...}, "why": "..."}`` (the shipped
-   models do; a converted folder has none until you add it);
+   models do; a converted folder has none until you add it), and for a model with
+   more than one latent space ``"spaces": {"w": {"egbas": {...}}}``, whose fields
+   override ``egbas`` in that space;
 4. the library default (:class:`~gbas_jax.EGBASConfig`).
 
 :func:`resolve` returns the config and the source of every value that differs
@@ -42,15 +44,22 @@ class Settings(NamedTuple):
         return {"config": dataclasses.asdict(self.config), "sources": dict(self.sources)}
 
 
-def recommended(arch: dict, label: str = "architecture.json") -> Dict[str, object]:
-    """The model's recommended :class:`EGBASConfig` fields (``{}`` if none);
-    ``ValueError`` naming ``label`` for unknown fields or invalid values."""
+def recommended(arch: dict, label: str = "architecture.json", space: Optional[str] = None) -> Dict[str, object]:
+    """The model's recommended :class:`EGBASConfig` fields in ``space`` (``{}`` if
+    none); ``ValueError`` naming ``label`` for unknown fields or invalid values."""
     rec = arch.get("recommended")
     if rec is None:
         return {}
-    if not isinstance(rec, dict) or not isinstance(rec.get("egbas", {}), dict):
-        raise ValueError(f"{label}: 'recommended' must be {{\"egbas\": {{field: value}}}}")
+    if not isinstance(rec, dict) or not isinstance(rec.get("egbas", {}), dict) \
+            or not isinstance(rec.get("spaces", {}), dict):
+        raise ValueError(f"{label}: 'recommended' must be {{\"egbas\": {{field: value}}, "
+                         "\"spaces\": {space: {\"egbas\": {field: value}}}}")
     fields = dict(rec.get("egbas", {}))
+    per_space = rec.get("spaces", {}).get(space) if space is not None else None
+    if per_space is not None:
+        if not isinstance(per_space, dict) or not isinstance(per_space.get("egbas", {}), dict):
+            raise ValueError(f"{label}: recommended settings of space {space!r} must be {{\"egbas\": {{...}}}}")
+        fields.update(per_space.get("egbas", {}))
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
         raise ValueError(f"{label}: recommended settings name unknown EGBASConfig fields {unknown}")
@@ -64,11 +73,14 @@ def recommended(arch: dict, label: str = "architecture.json") -> Dict[str, objec
 
 
 def resolve(model: Optional[ModelFolder], flags: Dict[str, object], preset: Optional[Dict[str, object]] = None,
-            preset_name: str = "preset", flags_source: str = "command line") -> Settings:
+            preset_name: str = "preset", flags_source: str = "command line", space: Optional[str] = None) -> Settings:
     """The config from the four layers of the module docstring.  ``flags`` holds
-    only the fields the user gave (``flags_source`` names where they came from)."""
+    only the fields the user gave (``flags_source`` names where they came from);
+    ``space``: the latent space the job runs in (default: the model's own)."""
     arch, label = (model.architecture, model.label) if model is not None else ({}, "architecture.json")
-    layers = [("model", recommended(arch, label)), (preset_name, dict(preset or {})),
+    if space is None and model is not None:
+        space = getattr(model.module, "space", "z")
+    layers = [("model", recommended(arch, label, space)), (preset_name, dict(preset or {})),
               (flags_source, dict(flags))]
     values: Dict[str, object] = {}
     sources: Dict[str, str] = {}
@@ -82,7 +94,8 @@ def resolve(model: Optional[ModelFolder], flags: Dict[str, object], preset: Opti
     return Settings(cfg, sources)
 
 
-def for_job(model: Optional[ModelFolder], cfg: Union[None, EGBASConfig, Settings]) -> Settings:
+def for_job(model: Optional[ModelFolder], cfg: Union[None, EGBASConfig, Settings],
+            space: Optional[str] = None) -> Settings:
     """A job's settings from what its caller passed: :class:`Settings` as they are;
     an :class:`EGBASConfig` as the caller's (every non-default field counted as
     given by the caller); ``None``: the model's recommendation over the library
@@ -90,7 +103,7 @@ def for_job(model: Optional[ModelFolder], cfg: Union[None, EGBASConfig, Settings
     if isinstance(cfg, Settings):
         return cfg
     if cfg is None:
-        return resolve(model, {})
+        return resolve(model, {}, space=space)
     cfg = check_config(cfg)
     default = EGBASConfig()
     return Settings(cfg, {f: "caller" for f in FIELDS if getattr(cfg, f) != getattr(default, f)})

@@ -8,9 +8,8 @@ default), a 1x1 skip branch; then the epilogue at 4x4: minibatch standard
 deviation, a 3x3 convolution, a dense layer and the output.  Every layer uses the
 equalised learning rate (weights times :math:`1/\sqrt{\text{fan-in}}`), leaky ReLU
 with gain :math:`\sqrt 2`, optionally clamped; the halving convolutions filter
-with the ``[1, 3, 3, 1]`` FIR filter first (one stride-2 convolution with the 6x6
-kernel :math:`f \ast W`).  A conditional discriminator (``c_dim > 0``) projects the
-output on a mapped label.
+with the ``[1, 3, 3, 1]`` FIR filter first, then convolve with stride 2.  A
+conditional discriminator (``c_dim > 0``) projects the output on a mapped label.
 
 :meth:`StyleGAN2Discriminator.features` returns each block's output (post
 activation), all before the minibatch statistic (docs/design.md, Table 2).
@@ -35,16 +34,12 @@ del upsample2d  # the discriminator only down-samples
 ARCHITECTURES = ("orig", "skip", "resnet")
 
 
-def down_kernel(weight):
-    """The 6x6 kernel of the FIR filter (padding 2) followed by a stride-2 3x3
-    correlation with ``weight`` ``(3, 3, C_in, C_out)``: the filter (symmetric) fully
-    convolved with the weight."""
-    f = jnp.asarray(FIR, weight.dtype)
-    k = jnp.zeros((6, 6) + weight.shape[2:], weight.dtype)
-    for p in range(3):
-        for q in range(3):
-            k = k.at[p:p + 4, q:q + 4].add(weight[p, q][None, None] * f[:, :, None, None])
-    return k
+def fir(x, pad: int):
+    """The ``[1, 3, 3, 1]`` FIR filter (gain 1) with ``pad`` zeros on every side, per channel."""
+    c = x.shape[-1]
+    f = jnp.broadcast_to(jnp.asarray(FIR, x.dtype)[:, :, None, None], (4, 4, 1, c))
+    return jax.lax.conv_general_dilated(x, f, (1, 1), ((pad, pad), (pad, pad)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c)
 
 
 def fir_down2(x):
@@ -73,8 +68,8 @@ class _Conv(nn.Module):
         w = w / math.sqrt(cin * self.kernel * self.kernel)
         if self.kernel == 1:
             y = (fir_down2(x) if self.down else x) @ w[0, 0]
-        elif self.down:
-            y = conv2d(x, down_kernel(w), (2, 2), ((2, 2), (2, 2)), (1, 1))
+        elif self.down:              # FIR (padding 2: H + 1), then the stride-2 correlation
+            y = conv2d(fir(x, 2), w, (2, 2), ((0, 0), (0, 0)), (1, 1))
         else:
             y = conv2d(x, w, (1, 1), ((self.kernel // 2,) * 2,) * 2, (1, 1))
         if self.bias:
