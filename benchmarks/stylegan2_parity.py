@@ -27,7 +27,9 @@ their forward passes are compared with gbas-jax's on the converted folder.
   against ``gen.boundary(z, l)``, layers ``l = 1 .. num_layers`` in forward order;
 * ``d_features``: each discriminator block's output (``R`` down to 8) against
   ``disc.features``; ``d_logits`` the discriminator's output;
-* ``w_avg``: the truncation centre the converted folder holds.
+* ``w_avg``: the truncation centre the converted folder holds;
+* not a test figure: ``control_g_vs_g_ema_image``, the same figure between the
+  file's training generator and its EMA one (what taking the wrong one would give).
 
 **How the peers' intermediate values are read, without editing their files.**
 NVlabs: forward hooks on each ``SynthesisLayer`` mark the layer being run while
@@ -43,7 +45,8 @@ CPU tensor (nothing is compiled).  rosinality's ``op`` package compiles CUDA
 extensions at import: a pure-PyTorch ``op`` written here from the documented
 semantics (the leaky ReLU with bias and gain, ``upfirdn2d`` as zero insertion, pad
 or crop, true convolution and decimation, ``conv2d_gradfix`` as the plain
-convolutions) is put in ``sys.modules`` instead.  ``requests``, which NVlabs'
+convolutions) is put in ``sys.modules`` instead, and checked against NVlabs'
+reference ``upfirdn2d`` / ``bias_act`` (``stand_in_check``).  ``requests``, which NVlabs'
 ``dnnlib`` imports for downloads only, is stubbed if it is not installed.  None of
 the peers' code is copied into this repository (NVIDIA's is under a non-commercial
 licence): it is imported from the directories given, and removed from
@@ -57,7 +60,8 @@ Configurations (sizes chosen for a 2-core CPU, a few minutes in all): NVlabs
 references use ``force_fp32=True``); rosinality 32x32 training checkpoint (``g``,
 ``d``, ``g_ema``, Adam states after one real step, ``args``), 32x32 and 256x256
 ``{"g_ema", "latent_avg"}`` (rosinality's channel table is fixed: 512 channels up to
-32x32, ``channel_multiplier=1`` above).
+32x32, ``channel_multiplier=1`` above; the training checkpoint, full-width networks
+with their Adam states, is about 0.5 GB in a temporary folder).
 """
 
 from __future__ import annotations
@@ -130,7 +134,7 @@ def flat_nhwc(t) -> np.ndarray:
 def git_info(path: str, repository: str) -> dict:
     """The checkout's commit and any local change to its Python files."""
     def git(*args):
-        r = subprocess.run(["git", "-C", path, *args], capture_output=True, text=True)
+        r = subprocess.run(["git", "-C", path, *args], check=False, capture_output=True, text=True)
         return r.stdout.strip() if r.returncode == 0 else None
     changed = git("status", "--porcelain", "--untracked-files=no", "--", "*.py")
     return {"repository": repository, "commit": git("rev-parse", "HEAD"),
@@ -355,8 +359,8 @@ def save_nvlabs_snapshot(path: str, cfg: dict, G, D, G_ema, augment_pipe) -> Non
 
 
 def run_nvlabs(cfg: dict, workdir: str) -> dict:
-    import torch
     import dnnlib
+    import torch
     from torch_utils.ops import bias_act
     from training import augment, networks
 
@@ -541,8 +545,10 @@ def rosinality_checkpoint(path: str, cfg: dict, model) -> dict:
     import torch
     torch.manual_seed(cfg["seed"])
     gen = torch.Generator().manual_seed(cfg["seed"] + 100)
-    make = lambda: model.Generator(cfg["size"], cfg["style_dim"], cfg["n_mlp"],  # noqa: E731
-                                   channel_multiplier=cfg["channel_multiplier"])
+
+    def make():
+        return model.Generator(cfg["size"], cfg["style_dim"], cfg["n_mlp"], channel_multiplier=cfg["channel_multiplier"])
+
     g = make()
     randomise(g, gen)
     g_ema = make()

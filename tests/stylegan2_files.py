@@ -14,7 +14,7 @@ mirror (test support, not a test module):
   of ``{"g_ema", "latent_avg"}`` or of a training dict with ``args`` an
   ``argparse.Namespace``), the mirror's weights under rosinality's key names.
 
-``scripts/stylegan2_parity.py`` (run once against the peers' own code, its result
+``benchmarks/stylegan2_parity.py`` (run once against the peers' own code, its result
 committed) checks that these writers' files are the peers' files.
 """
 

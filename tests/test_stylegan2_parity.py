@@ -18,8 +18,8 @@ pytestmark = pytest.mark.slow
 
 NVLABS = os.environ.get("GBAS_JAX_NVLABS_SRC", "")
 ROSINALITY = os.environ.get("GBAS_JAX_ROSINALITY_SRC", "")
-FETCHED = (os.path.isfile(os.path.join(NVLABS, "training", "networks.py")) if NVLABS else False) and \
-    (os.path.isfile(os.path.join(ROSINALITY, "model.py")) if ROSINALITY else False)
+FETCHED = bool(NVLABS and ROSINALITY) and os.path.isfile(os.path.join(NVLABS, "training", "networks.py")) \
+    and os.path.isfile(os.path.join(ROSINALITY, "model.py"))
 
 
 @pytest.mark.skipif(not FETCHED,

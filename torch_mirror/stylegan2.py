@@ -497,8 +497,8 @@ class Epilogue(nn.Module):
     def __init__(self, cin, cmap_dim, img_channels, architecture, conv_clamp, group_size=4, num_channels=1):
         super().__init__()
         self.architecture = architecture
-        if architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, cin, 1, conv_clamp=conv_clamp)
+        if architecture == "skip":          # no clamp here, unlike the blocks' fromRGB
+            self.fromrgb = Conv2dLayer(img_channels, cin, 1)
         self.mbstd = MinibatchStd(group_size, num_channels)
         self.conv = Conv2dLayer(cin + num_channels, cin, 3, conv_clamp=conv_clamp)
         self.fc = FullyConnected(cin * 16, cin, activation="lrelu")

@@ -133,8 +133,8 @@ class StyleGAN2Discriminator(nn.Module):
                 skip[r] = _Conv(out, 1, down=True, bias=False, activation="linear", name=f"b{r}_skip")
         self.fromrgb, self.conv0, self.conv1, self.skip = fromrgb, conv0, conv1, skip
         c4 = self.ch(4)
-        if self.architecture == "skip":
-            self.b4_fromrgb = _Conv(c4, 1, conv_clamp=self.conv_clamp, name="b4_fromrgb")
+        if self.architecture == "skip":      # (unclamped in NVIDIA's epilogue, unlike the blocks' fromRGB)
+            self.b4_fromrgb = _Conv(c4, 1, name="b4_fromrgb")
         self.b4_conv = _Conv(c4, 3, conv_clamp=self.conv_clamp, name="b4_conv")
         self.b4_fc = _Dense(c4, name="b4_fc")
         cmap = self.cmap_dim or c4
