@@ -29,28 +29,35 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 # -- test tiers ---------------------------------------------------------------------
 #
-# Every test names its tier: ``pytest.mark.fast`` (a module's ``pytestmark``, say) or
-# ``pytest.mark.slow`` (slow wins where both apply).  The fast tier is the README's
+# Every test names its tier: ``pytest.mark.fast`` (a module's ``pytestmark``, say),
+# ``pytest.mark.slow`` (slow wins over fast) or ``pytest.mark.peers`` (wins over both).  The fast tier is the README's
 # test command and touches every module and command; the slow tier holds the
 # subprocess and multi-process runs, the benchmark smoke runs and the long property
 # and agreement sweeps.  ``--tier all`` runs both, ``--tier slow`` only the slow one
 # (``.ci/run`` runs the fast tier, then the slow one).  Tests outside the chosen tier
-# are deselected, not skipped.
+# are deselected, not skipped.  The peers tier (``--tier peers``) holds checks that need
+# other projects' sources on disk (NVIDIA's code may not be shipped or fetched at run
+# time): it is run by hand with their paths in the environment, never by ``all`` or CI,
+# and a missing path there is an error, not a skip.
 
-TIERS = ("fast", "slow")
+TIERS = ("fast", "slow", "peers")
 
 
 def pytest_addoption(parser):
-    parser.addoption("--tier", choices=("fast", "slow", "all"), default="fast",
-                     help="which tests to run: the fast tier (default, the README's command), the slow tier, or all")
+    parser.addoption("--tier", choices=("fast", "slow", "all", "peers"), default="fast",
+                     help="which tests to run: the fast tier (default, the README's command), the slow tier, "
+                          "all (fast and slow), or the peers tier (needs the peers' sources)")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "fast: the fast tier (the README's test command)")
     config.addinivalue_line("markers", "slow: the slow tier (pytest --tier slow, or --tier all)")
+    config.addinivalue_line("markers", "peers: checks against other projects' sources (pytest --tier peers)")
 
 
 def tier_of(item) -> str:
+    if item.get_closest_marker("peers"):
+        return "peers"
     if item.get_closest_marker("slow"):
         return "slow"
     return "fast" if item.get_closest_marker("fast") else ""
@@ -59,13 +66,12 @@ def tier_of(item) -> str:
 def pytest_collection_modifyitems(config, items):
     untiered = [item.nodeid for item in items if not tier_of(item)]
     if untiered:
-        raise pytest.UsageError("tests without a tier (mark them pytest.mark.fast or pytest.mark.slow): "
+        raise pytest.UsageError("tests without a tier (mark them pytest.mark.fast, slow or peers): "
                                 + ", ".join(untiered[:10]))
     wanted = config.getoption("--tier")
-    if wanted == "all":
-        return
-    keep = [item for item in items if tier_of(item) == wanted]
-    dropped = [item for item in items if tier_of(item) != wanted]
+    chosen = ("fast", "slow") if wanted == "all" else (wanted,)
+    keep = [item for item in items if tier_of(item) in chosen]
+    dropped = [item for item in items if tier_of(item) not in chosen]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
