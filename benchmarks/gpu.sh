@@ -23,6 +23,9 @@
 #   batch     egbas_batch of $BATCH_QUERIES (8) queries against as many single calls -> batch.json
 #   bench     python -m benchmarks on CUDA: dcgan-mnist GB-RRT targets and end to end
 #             over 8 queries against batched_torch (PyTorch on the same GPU) -> bench/
+#   stylegan2 a 256x256 config-f-width StyleGAN2: egbas per layer and space (Z, W),
+#             timed after compilation, GB-RRT alone beside it
+#             (benchmarks/stylegan2_gpu.py)                              -> stylegan2.json
 # Everything lands in $WORK/results and is packed into $OUT/results.tgz after each
 # stage; the compilation cache is packed into $OUT/xla-cache.tgz.* (15 MiB parts) at
 # the end when it is small enough to come back.
@@ -37,9 +40,11 @@ if [ -n "${SMALL:-}" ]; then
   BENCH_ARGS=${BENCH_ARGS:---quick}
   BATCH_SIZES=${BATCH_SIZES:-1 2 4}
   BATCH_QUERIES=${BATCH_QUERIES:-2}
+  SG2_ARGS=${SG2_ARGS:---resolution 32 --channel-max 32 --latent 64 --layers 2 --float32-layer 2 --repeats 1}
 fi
+SG2_ARGS=${SG2_ARGS:-}
 PGGAN_ARGS=${PGGAN_ARGS:-}
-STAGES=" ${STAGES:-warm memory precision batch bench} "
+STAGES=" ${STAGES:-warm memory precision batch bench stylegan2} "
 BENCH_ARGS=${BENCH_ARGS:-}
 BATCH_SIZES=${BATCH_SIZES:-1 8 32}
 BATCH_QUERIES=${BATCH_QUERIES:-8}
@@ -122,7 +127,10 @@ stage precision 150 $PY -m benchmarks.pggan_gpu precision --layers $LAYERS --out
 stage batch 90 $PY -m benchmarks.pggan_gpu batch --queries "$BATCH_QUERIES" --layers $LAYERS --out "$RES/batch.json" $PGGAN_ARGS
 stage bench 120 $PY -m benchmarks --device cuda --skip-sweeps --models dcgan-mnist --only rrt,batch \
   --e2e-queries 8 --precision highest --out "$RES/bench" --no-progress $BENCH_ARGS
-$PY -m benchmarks.pggan_gpu summary "$RES" | tee "$RES/summary.txt"
+# One process (two side by side time each other's compilation): layers outer, spaces inner.
+stage stylegan2 420 env XLA_PYTHON_CLIENT_PREALLOCATE=false $PY -m benchmarks.stylegan2_gpu --split \
+  --out "$RES/stylegan2.json" $SG2_ARGS
+[[ $STAGES == *" precision "* ]] && $PY -m benchmarks.pggan_gpu summary "$RES" | tee "$RES/summary.txt"
 pack
 size=$(du -sm "$CACHE" | cut -f1)
 if (( size <= 150 )); then

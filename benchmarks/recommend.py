@@ -1,6 +1,6 @@
 """Choosing a model's recommended E-GBAS settings by a sweep.
 
-    python -m benchmarks.recommend MODEL [--layers 2 4] [--seeds 0 1 2 3 4] [--grid NAME]
+    python -m benchmarks.recommend MODEL [--layers 2 4] [--seeds 0 1 2 3 4] [--grid NAME] [--space z|w]
 
 For every setting of the grid, at each layer and seed (the query and key of
 ``gbas-jax sample --seed S``): E-GBAS, and the epsilon-L2 baseline calibrated from
@@ -12,7 +12,9 @@ The recommendation: among the settings whose trees are all full, the one whose
 trees met the region's boundary (some candidate rejected: the paper's calibration
 of the baselines needs rejections) in the most runs, then where E-GBAS varies
 less than the baseline in the most runs, then the largest tree radius; the
-library defaults win a tie.  Writes ``benchmarks/results/recommend/MODEL.json`` and ``.md``.
+library defaults win a tie.  ``--space`` sweeps a StyleGAN2 in one latent space (the
+queries of ``gbas-jax sample --space``).  Writes
+``benchmarks/results/recommend/MODEL[-SPACE]-GRID.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 import gbas_jax as gb
 from gbas_jax.apps.evaluation import evaluate_query, query_keys
 from gbas_jax.io.checkpoint import open_model
+from gbas_jax.models import views
 
 from .records import write_json, write_text
 
@@ -52,7 +55,7 @@ def evaluate(gen, layer, seed, cfg):
     """One run of the sweep: the query and keys of ``gbas-jax sample --seed S``,
     evaluated as ``sample`` evaluates it (the image variation of E-GBAS and
     epsilon-L2 compared when the tree holds at least two samples)."""
-    z0 = gb.query_latents(gen.latent_dim, seed)
+    z0 = views.seeded_queries(gen, seed)
     ev = evaluate_query(gen, None, layer, z0, cfg, keys=query_keys(jax.random.key(seed)))
     res, zs = ev.result, ev.latents["E-GBAS"]
     n = len(zs)
@@ -69,8 +72,8 @@ def evaluate(gen, layer, seed, cfg):
     return row
 
 
-def sweep(model, layers, seeds, grid, base_fields):
-    gen = gb.load_pretrained(model)
+def sweep(model, layers, seeds, grid, base_fields, space=None):
+    gen = views.view(gb.load_pretrained(model), space=space)
     names = sorted(grid)
     settings = [dict(zip(names, values)) for values in itertools.product(*(grid[k] for k in names))] or [{}]
     out = []
@@ -98,8 +101,8 @@ def choose(results):
                                   all(getattr(default, k) == v for k, v in r["setting"].items()))) if ok else None
 
 
-def report(model, argv, results, best) -> str:
-    lines = [f"# Recommended settings for `{model}`", "",
+def report(model, argv, results, best, space=None) -> str:
+    lines = [f"# Recommended settings for `{model}`" + (f" in {space.upper()}" if space else ""), "",
              f"`python -m benchmarks.recommend {' '.join(argv)}` on {jax.devices()[0].device_kind}; every other "
              "field at the library default. Medians over layers and seeds.", "",
              "| setting | trees full | acceptance | tree radius | kept fraction | BerOpt converged | "
@@ -128,18 +131,21 @@ def main(argv=None):
     ap.add_argument("--grid", choices=sorted(GRIDS), default="pggan")
     ap.add_argument("--capacity", type=int, default=500)
     ap.add_argument("--proposals", type=int, default=32)
+    ap.add_argument("--space", choices=("z", "w"), default=None, help="a StyleGAN2's latent space (default: its own)")
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args(argv)
     open_model(args.model)
     results = sweep(args.model, args.layers, args.seeds, GRIDS[args.grid],
-                    {"capacity": args.capacity, "proposals": args.proposals})
+                    {"capacity": args.capacity, "proposals": args.proposals}, space=args.space)
     best = choose(results)
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, os.path.basename(os.path.normpath(args.model)) + f"-{args.grid}")
-    write_json(stem + ".json", {"model": args.model, "layers": args.layers, "seeds": args.seeds,
+    stem = os.path.join(args.out, os.path.basename(os.path.normpath(args.model))
+                        + (f"-{args.space}" if args.space else "") + f"-{args.grid}")
+    write_json(stem + ".json", {"model": args.model, "space": args.space, "layers": args.layers, "seeds": args.seeds,
                                 "grid": GRIDS[args.grid], "device": jax.devices()[0].device_kind,
                                 "results": results, "chosen": best["setting"] if best else None})
-    write_text(stem + ".md", report(args.model, argv if argv is not None else sys.argv[1:], results, best))
+    write_text(stem + ".md", report(args.model, argv if argv is not None else sys.argv[1:], results, best,
+                                     args.space))
     print("wrote", stem + ".json", "and .md")
 
 

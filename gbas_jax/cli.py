@@ -328,7 +328,7 @@ def _run_boundaries(args) -> Callable[[], Outcome]:
     return job
 
 
-def _run_reproduce(args) -> Callable[[], Outcome]:
+def _run_reproduce(args, argv=()) -> Callable[[], Outcome]:
     model = _model(args)
     quick = presets.REPRODUCE_QUICK if args.quick else None
     queries = quick["queries"] if quick else args.queries
@@ -347,6 +347,7 @@ def _run_reproduce(args) -> Callable[[], Outcome]:
         run = reproduce.compute_reproduce(load_model(model), layers, queries, args.seed, st, mc,
                                           None if f4 is None else load_model(f4, discriminator=False),
                                           progress=not args.no_progress, **view)
+        run.results["command"] = "gbas-jax " + " ".join(argv)
         res = reproduce.write_reproduce(run, out)
         return _folder_outcome(args, res, report_markdown(res).split("## Figures")[0].rstrip())
     return job
@@ -501,7 +502,8 @@ def main(argv=None) -> int:
 
 def _run_command(command: str, args, argv) -> int:
     from converters import CheckpointError      # a ValueError; imported with the parser above
-    runners = {"sample": _run_sample, "boundaries": _run_boundaries, "reproduce": _run_reproduce,
+    runners = {"sample": _run_sample, "boundaries": _run_boundaries,
+               "reproduce": lambda a: _run_reproduce(a, argv),
                "sample-many": _run_sample_many, "merge": _run_merge, "convert": _run_convert,
                "train": lambda a: _run_train(a, argv)}
     try:

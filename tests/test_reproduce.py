@@ -42,6 +42,26 @@ def test_quick_outputs(quick_run):
     assert "Table 1" in report and "Table 2" in report and "claims hold" in report
 
 
+def test_paired_differences_are_of_the_per_query_rows(quick_run):
+    """Table 1's and Table 2's verdict figures: E-GBAS minus each baseline, query by
+    query, then the mean and its standard error (recomputed here with NumPy)."""
+    import numpy as np
+    _, res = quick_run
+    rows, s = res["per_query"]["2"], res["summary"]["2"]
+    for b in ("eps-L2", "eps-Linf"):
+        d = np.array([r["methods"]["E-GBAS"]["image_variation"] - r["methods"][b]["image_variation"] for r in rows])
+        assert s["variation_difference_vs"][b]["mean"] == pytest.approx(d.mean(), rel=1e-12, abs=1e-15)
+        assert s["variation_difference_vs"][b]["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)), rel=1e-9,
+                                                                      abs=1e-15)
+        sims = np.array([np.subtract(r["methods"]["E-GBAS"]["discriminator_similarity"],
+                                     r["methods"][b]["discriminator_similarity"]) for r in rows])
+        got = s["similarity_difference_vs"][b]
+        assert len(got) == sims.shape[1] == 3
+        for k, ms in enumerate(got):
+            assert ms["mean"] == pytest.approx(sims[:, k].mean(), rel=1e-12, abs=1e-15)
+            assert ms["se"] == pytest.approx(sims[:, k].std(ddof=1) / np.sqrt(len(rows)), rel=1e-9, abs=1e-15)
+
+
 def test_calibration_recorded_per_query(quick_run):
     _, res = quick_run
     for rows in res["per_query"].values():

@@ -18,7 +18,8 @@ def report_markdown(r: dict) -> str:
     S = r["summary"]
     lines = [f"# E-GBAS evaluation: `{r['model']}`", "",
              f"{r['queries']} queries (seed {r['seed']}), layers {', '.join(layers)}, device {r['device']}, "
-             f"{r['seconds']} s. Mean ± standard error over queries. Settings: `{json.dumps(r['config'])}`.", "",
+             f"{r['seconds']} s. Mean ± standard error over queries. Settings: `{json.dumps(r['config'])}`."
+             + (f" Command: `{r['command']}`." if r.get("command") else ""), "",
              "## Table 1: image variation (per-pixel std of the samples' images; lower = more consistent)", "",
              "| method | " + " | ".join(f"layer {l}" for l in layers) + " |",
              "|---|" + "---|" * len(layers)]
@@ -62,7 +63,11 @@ def report_markdown(r: dict) -> str:
         if has_disc:
             hs = s["egbas_highest_similarity_per_block"]
             text += (f" Higher discriminator similarity than both baselines at "
-                     f"{sum(hs)} of {len(hs)} blocks.")
+                     f"{sum(hs)} of {len(hs)} blocks")
+            if "similarity_difference_vs" in s:
+                text += " (paired, E-GBAS minus eps-L2 per block: " + ", ".join(
+                    f"{x['mean']:+.4f} ± {x['se']:.4f}" for x in s["similarity_difference_vs"]["eps-L2"]) + ")"
+            text += "."
         text += (f" GB-RRT accepted {s['egbas_acceptance']['mean']:.3f} of its proposals against "
                  f"{s['mc_acceptance']['mean']:.3f} for uniform rejection sampling in the same box.")
         if s["incomplete_trees"]:

@@ -50,6 +50,12 @@ def summarise(per_query, has_disc: bool) -> dict:
                 all(s["methods"]["E-GBAS"]["discriminator_similarity"][b]["mean"]
                     > s["methods"][o]["discriminator_similarity"][b]["mean"] for o in ("eps-L2", "eps-Linf"))
                 for b in range(len(s["methods"]["E-GBAS"]["discriminator_similarity"]))]
+            # the same paired comparison for Table 2, per discriminator block
+            # (positive = E-GBAS stays closer to the query)
+            sims = {n: np.asarray([r["methods"][n]["discriminator_similarity"] for r in rows]) for n in METHODS}
+            s["similarity_difference_vs"] = {
+                b: [mean_se(sims["E-GBAS"][:, k] - sims[b][:, k]) for k in range(sims[b].shape[1])]
+                for b in ("eps-L2", "eps-Linf")}
         summary[str(layer)] = s
     return summary
 

@@ -1,0 +1,203 @@
+"""Numbers in the docs, written from committed results files.
+
+    python -m benchmarks.pages            # rewrite every generated block
+    python -m benchmarks.pages --check    # exit 1 and name each block that differs
+
+A page holds a generated block between two markers::
+
+    <!-- generated: NAME (python -m benchmarks.pages) -->
+    ...
+    <!-- end generated: NAME -->
+
+and :data:`BLOCKS` maps ``(page, NAME)`` to a function of the repository root that
+returns the block's text from files under ``benchmarks/results/`` (or a shipped
+model's record).  Nothing between the markers is written by hand: the test
+``tests/test_pages.py`` regenerates every block and fails on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from typing import Callable, Dict, Tuple
+
+BEGIN = "<!-- generated: {name} (python -m benchmarks.pages) -->"
+END = "<!-- end generated: {name} -->"
+
+
+def _load(root, *parts):
+    with open(os.path.join(root, *parts)) as f:
+        return json.load(f)
+
+
+def _e(x) -> str:
+    """A relative difference, two significant figures."""
+    return "n/a" if x is None else f"{x:.1e}"
+
+
+def stylegan2_parity(root) -> str:
+    d = _load(root, "benchmarks", "results", "stylegan2_parity.json")
+    lines = ["| configuration | file | image | every layer's pre-activation (max) | image, truncated "
+             "| D features (max) | D logits |",
+             "|---|---|---|---|---|---|---|"]
+    for r in d["results"]:
+        m = r["max_rel_diff"]
+        lines.append(f"| {r['name']} | {r['format']} | {_e(m['image'])} | {_e(m['layers_max'])} "
+                     f"| {_e(m.get('image_truncated'))} | {_e(m.get('d_features_max'))} | {_e(m.get('d_logits'))} |")
+    peers = "; ".join(f"{p['repository']} at {p['commit'][:8]}" for p in d["peers"].values())
+    v = d["versions"]
+    return "\n".join(lines) + (
+        f"\n\nLargest figure {_e(d['max'])} against a tolerance of {d['tolerance']:g} "
+        f"({'passed' if d['passed'] else 'FAILED'}); max|a - b| / max|b| with b the peer's output. "
+        f"Peers: {peers}. Command: `{d['command']}` (torch {v['torch']}, jax {v['jax']}, {v['backend']}; "
+        f"`benchmarks/results/stylegan2_parity.json`).")
+
+
+def stylegan2_gpu(root) -> str:
+    folder = os.path.join("benchmarks", "results", "h200-stylegan2")
+    runs, meta = [], None
+    for space in ("z", "w"):
+        r = _load(root, folder, f"stylegan2_{space}.json")
+        meta = meta or r
+        runs += r["runs"]
+    flops = {row["layer"]: row for row in _load(root, folder, "decode_flops.json")["rows"]
+             if row["model"].startswith("stylegan2")}
+    lines = ["| space | layer | kept units | BerOpt steps | GB-RRT iterations | first call, s | egbas, s (median of 3) "
+             "| GFLOP per BerOpt step | BerOpt TFLOP/s, at least |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in sorted(runs, key=lambda r: (r["layer"], r["space"])):
+        f = flops.get(run["layer"])
+        step = f"{f['decode_and_grad_gflop']:.0f}" if f else "n/a"
+        rate = f"{run['ber_steps'] * f['decode_and_grad_gflop'] / 1e3 / run['median_s']:.0f}" if f else "n/a"
+        lines.append(f"| {run['space'].upper()} | {run['layer']} | {run['num_kept']:,} | {run['ber_steps']} "
+                     f"| {run['iterations']} | {run['first_s']:.1f} | {run['median_s']:.2f} | {step} | {rate} |")
+    return "\n".join(lines) + (
+        f"\n\n{meta['device_kind']}, jax {meta['jax']}, `EGBASConfig()` at `ber_precision=\"{meta['config']['ber_precision']}\"`; "
+        f"widths {meta['channels']} (4x4 to 256x256), {meta['param_bytes'] / 2**20:.0f} MiB of parameters. "
+        f"`OUT=DIR STAGES=stylegan2 bash benchmarks/gpu.sh` (files in `{folder}/`); GFLOP per step from "
+        "`python -m benchmarks.decode_flops` (XLA's cost analysis of the decode and its gradient); "
+        "the TFLOP/s column is BerOpt's floating-point work over the whole call's time, a lower bound on its rate.")
+
+
+def _ms(x, digits=4) -> str:
+    return f"{x['mean']:.{digits}f} ± {x['se']:.{digits}f}"
+
+
+def _pm(x, digits=4) -> str:
+    """A paired difference and its standard error, with the verdict's mark: bold when
+    more than two standard errors from zero."""
+    t = f"{x['mean']:+.{digits}f} ± {x['se']:.{digits}f}".replace("-", "−")
+    return f"**{t}**" if abs(x["mean"]) > 2 * x["se"] else t
+
+
+def reproduction(folder: str) -> Callable[[str], str]:
+    """The tables and verdicts of one committed ``gbas-jax reproduce`` run."""
+    def block(root) -> str:
+        r = _load(root, folder, "results.json")
+        layers = [str(x) for x in r["layers"]]
+        S = r["summary"]
+        methods = ("E-GBAS", "eps-L2", "eps-Linf")
+        view = (f"space {r['space'].upper()}" if "space" in r else "") + (
+            ", styles above the layer frozen (control view)" if r.get("frozen_styles") else "")
+        out = [f"`{r.get('command', 'gbas-jax reproduce')}`: {r['queries']} queries (seed {r['seed']}), "
+               f"{view}, {r['device']}, {r['seconds']:.0f} s (the run's own clock, compilation included). "
+               f"Results: `{folder}/results.json`.", "",
+               "**Table 1, image variation** (paired rows: E-GBAS minus the baseline over the same queries; "
+               "bold = more than two standard errors from zero, negative = E-GBAS varies less):", "",
+               "| method | " + " | ".join(f"layer {l}" for l in layers) + " |", "|---|" + "---|" * len(layers)]
+        for m in methods:
+            out.append(f"| {m} | " + " | ".join(_ms(S[l]["methods"][m]["image_variation"]) for l in layers) + " |")
+        for b in ("eps-L2", "eps-Linf"):
+            out.append(f"| paired vs {b} | " + " | ".join(_pm(S[l]["variation_difference_vs"][b])
+                                                         for l in layers) + " |")
+        if "discriminator_similarity" in S[layers[0]]["methods"]["E-GBAS"]:
+            nb = len(S[layers[0]]["methods"]["E-GBAS"]["discriminator_similarity"])
+            blocks = " / ".join(str(k + 1) for k in range(nb))
+            out += ["", f"**Table 2, discriminator similarity** (D blocks {blocks}; higher = closer to the query; "
+                        "paired: E-GBAS minus the baseline, positive = E-GBAS closer):", "",
+                    "| layer | E-GBAS | eps-L2 | eps-Linf | paired vs eps-L2 | paired vs eps-Linf |",
+                    "|---|---|---|---|---|---|"]
+            for l in layers:
+                cells = [" / ".join(f"{x['mean']:.4f}" for x in S[l]["methods"][m]["discriminator_similarity"])
+                         for m in methods]
+                pairs = [" / ".join(_pm(x) for x in S[l]["similarity_difference_vs"][b]) for b in ("eps-L2", "eps-Linf")]
+                out.append(f"| {l} | " + " | ".join(cells + pairs) + " |")
+        out += ["", "| layer | kept boundaries | BerOpt steps | relaxed NRS E-GBAS / L2 / Linf | GB-RRT acceptance "
+                    "| Monte Carlo acceptance | trees not full |", "|---|---|---|---|---|---|---|"]
+        for l in layers:
+            s = S[l]
+            rows = r["per_query"][l]
+            steps = sorted(q["ber_steps"] for q in rows) if "ber_steps" in rows[0] else None
+            rel = " / ".join(f"{s['methods'][m]['nrs_relaxed']['mean']:.3f}" for m in methods)
+            out.append(f"| {l} | {s['num_kept']['mean']:.0f} | "
+                       + (f"{steps[0]}-{steps[-1]}" if steps else "n/a")
+                       + f" | {rel} | {_ms(s['egbas_acceptance'], 3)} | {_ms(s['mc_acceptance'], 3)} "
+                         f"| {s['incomplete_trees']} of {len(rows)} |")
+        return "\n".join(out)
+    return block
+
+
+BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
+    ("docs/models.md", "stylegan2-parity"): stylegan2_parity,
+    ("docs/performance.md", "stylegan2-gpu"): stylegan2_gpu,
+}
+
+
+def _span(text: str, name: str):
+    b, e = BEGIN.format(name=name), END.format(name=name)
+    m = re.search(re.escape(b) + r"\n(.*?)" + re.escape(e), text, flags=re.S)
+    if m is None:
+        raise ValueError(f"no generated block {name!r} (markers {b!r} ... {e!r})")
+    return m.start(1), m.end(1)
+
+
+def render(root: str) -> Dict[str, Tuple[str, str]]:
+    """``{page: (current text, regenerated text)}`` for every page with a block."""
+    pages: Dict[str, Tuple[str, str]] = {}
+    for (page, name), fn in BLOCKS.items():
+        path = os.path.join(root, page)
+        if page not in pages:
+            with open(path) as f:
+                text = f.read()
+            pages[page] = (text, text)
+        old, new = pages[page]
+        s, e = _span(new, name)
+        pages[page] = (old, new[:s] + fn(root).rstrip("\n") + "\n" + new[e:])
+    return pages
+
+
+def differing(root: str):
+    """The ``(page, block)`` pairs whose committed text differs from the regenerated one."""
+    out = []
+    for (page, name), fn in BLOCKS.items():
+        with open(os.path.join(root, page)) as f:
+            text = f.read()
+        s, e = _span(text, name)
+        if text[s:e] != fn(root).rstrip("\n") + "\n":
+            out.append((page, name))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if a block differs")
+    args = ap.parse_args(argv)
+    if args.check:
+        bad = differing(args.root)
+        for page, name in bad:
+            print(f"{page}: block {name!r} differs from its results (python -m benchmarks.pages rewrites it)")
+        return 1 if bad else 0
+    for page, (old, new) in render(args.root).items():
+        if new != old:
+            with open(os.path.join(args.root, page), "w") as f:
+                f.write(new)
+            print(f"rewrote {page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
