@@ -140,6 +140,26 @@ def reproduction(folder: str) -> Callable[[str], str]:
     return block
 
 
+def _folder_bytes(path) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def stylegan2_mnist_training(root) -> str:
+    folder = os.path.join("gbas_jax", "pretrained", "stylegan2-mnist")
+    t = _load(root, folder, "architecture.json")["training"]
+    c = t["config"]
+    g = _load(root, folder, "architecture.json")["generator"]
+    final = ", ".join(f"{k} {v:.3f}" for k, v in t["final"].items())
+    return (f"`{t['command']}` on {t['device']}: {c['steps']:,} steps of batch {c['batch_size']} "
+            f"({c['steps'] * c['batch_size']:,} images) in {t['seconds']:,.0f} s ({t['seconds'] / 60:.1f} min), seed "
+            f"{c['seed']}; Adam {c['lr']} / ({c['beta1']}, {c['beta2']}), R1 gamma {c['r1_gamma']} every "
+            f"{c['r1_every']} steps, EMA {c['ema']}; z / w {g['z_dim']} / {g['w_dim']}, mapping {g['mapping_layers']} "
+            f"layers, channel base / max {g['channel_base']} / {g['channel_max']}, discriminator "
+            f"{c['d_channel_base']} / {c['d_channel_max']}. Final losses: {final}. The folder: "
+            f"{_folder_bytes(os.path.join(root, folder)) / 1e6:.1f} MB (`{folder}/architecture.json` holds the "
+            "whole training record, the losses every 50 steps included).")
+
+
 BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
     ("docs/models.md", "stylegan2-parity"): stylegan2_parity,
     ("docs/performance.md", "stylegan2-gpu"): stylegan2_gpu,

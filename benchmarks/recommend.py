@@ -123,6 +123,33 @@ def report(model, argv, results, best, space=None) -> str:
     return "\n".join(lines)
 
 
+def check_sample(model, seeds, space, out_dir):
+    """``gbas-jax sample --model MODEL [--space S] --seed K`` for each seed, as a user
+    runs it (the model's recommended settings): one row per seed from its record."""
+    import tempfile
+
+    from gbas_jax.cli import main as cli
+
+    rows = []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            argv = ["sample", "--model", model, "--seed", str(seed)] + (["--space", space] if space else [])
+            rc = cli(argv + ["--no-progress", "--out", os.path.join(tmp, "s")])
+            with open(os.path.join(tmp, "s", "record.json")) as f:
+                r = json.load(f)
+        c = r["counts"]
+        rows.append({"seed": seed, "exit_code": rc, "layer": r["layer"], "samples": c["samples"],
+                     "capacity": r["config"]["capacity"], "stop_reason": c["stop_reason"],
+                     "acceptance": c["acceptance_rate"], "rejected": c["rejected"], "kept": c["kept_boundaries"],
+                     "units": c["units"], "ber_steps": c["ber_steps"], "config_sources": r["config_sources"],
+                     "command": "gbas-jax " + " ".join(argv)})
+        print(json.dumps(rows[-1]), flush=True)
+    stem = os.path.join(out_dir, os.path.basename(os.path.normpath(model)) + (f"-{space}" if space else "") + "-sample")
+    write_json(stem + ".json", {"model": model, "space": space, "device": jax.devices()[0].device_kind, "rows": rows})
+    print("wrote", stem + ".json")
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model")
@@ -133,8 +160,15 @@ def main(argv=None):
     ap.add_argument("--proposals", type=int, default=32)
     ap.add_argument("--space", choices=("z", "w"), default=None, help="a StyleGAN2's latent space (default: its own)")
     ap.add_argument("--out", default=OUT)
+    ap.add_argument("--check-sample", action="store_true",
+                    help="no sweep: run gbas-jax sample (the model's recommended settings) on each seed and "
+                         "record whether each tree filled -> MODEL[-SPACE]-sample.json")
     args = ap.parse_args(argv)
     open_model(args.model)
+    if args.check_sample:
+        os.makedirs(args.out, exist_ok=True)
+        check_sample(args.model, args.seeds, args.space, args.out)
+        return
     results = sweep(args.model, args.layers, args.seeds, GRIDS[args.grid],
                     {"capacity": args.capacity, "proposals": args.proposals}, space=args.space)
     best = choose(results)

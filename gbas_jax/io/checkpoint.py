@@ -33,7 +33,7 @@ from .atomic import atomic_folder
 FORMAT = "gbas-jax/1"
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained")
 #: Names of the models shipped inside the package.
-PRETRAINED = ("dcgan-mnist", "dcgan-mnist-2d", "pggan-mnist")
+PRETRAINED = ("dcgan-mnist", "dcgan-mnist-2d", "pggan-mnist", "stylegan2-mnist")
 
 
 def resolve(name_or_path: str) -> str:
