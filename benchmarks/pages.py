@@ -163,6 +163,7 @@ def stylegan2_mnist_training(root) -> str:
 BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
     ("docs/models.md", "stylegan2-parity"): stylegan2_parity,
     ("docs/performance.md", "stylegan2-gpu"): stylegan2_gpu,
+    ("docs/models.md", "stylegan2-mnist-training"): stylegan2_mnist_training,
 }
 
 
