@@ -140,6 +140,10 @@ def reproduction(folder: str) -> Callable[[str], str]:
     return block
 
 
+#: The StyleGAN2 reproductions whose results are committed (docs/reproduction.md).
+REPRODUCTIONS = ()
+
+
 def _folder_bytes(path) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
@@ -164,6 +168,8 @@ BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
     ("docs/models.md", "stylegan2-parity"): stylegan2_parity,
     ("docs/performance.md", "stylegan2-gpu"): stylegan2_gpu,
     ("docs/models.md", "stylegan2-mnist-training"): stylegan2_mnist_training,
+    **{("docs/reproduction.md", f"stylegan2-mnist-{v}"): reproduction(f"benchmarks/results/reproduce/stylegan2-mnist-{v}")
+       for v in REPRODUCTIONS},
 }
 
 
