@@ -141,7 +141,7 @@ def reproduction(folder: str) -> Callable[[str], str]:
 
 
 #: The StyleGAN2 reproductions whose results are committed (docs/reproduction.md).
-REPRODUCTIONS = ()
+REPRODUCTIONS = ("z",)
 
 
 def _folder_bytes(path) -> int:
