@@ -58,9 +58,12 @@ def stylegan2_parity(root) -> str:
 
 def stylegan2_gpu(root) -> str:
     folder = os.path.join("benchmarks", "results", "h200-stylegan2")
+    # gpu.sh writes one stylegan2.json; the committed run wrote one file per space
+    names = ["stylegan2.json"] if os.path.exists(os.path.join(root, folder, "stylegan2.json")) \
+        else ["stylegan2_z.json", "stylegan2_w.json"]
     runs, meta = [], None
-    for space in ("z", "w"):
-        r = _load(root, folder, f"stylegan2_{space}.json")
+    for name in names:
+        r = _load(root, folder, name)
         meta = meta or r
         runs += r["runs"]
     flops = {row["layer"]: row for row in _load(root, folder, "decode_flops.json")["rows"]
