@@ -31,12 +31,12 @@ from gbas_jax.models import registry
 
 from . import layouts
 from .layouts import LAYOUTS, detect
-from . import rosinality
+from . import rosinality, snapshot
 from .nvlabs_pickle import is_network_pickle, read_nvlabs
 from .torch_pickle import CheckpointError, Record, UnsafePickleError, load_pth
 
-__all__ = ["convert", "read_checkpoint", "split_checkpoint", "detect", "LAYOUTS", "CheckpointError",
-           "UnsafePickleError", "load_pth"]
+__all__ = ["convert", "read_checkpoint", "split_checkpoint", "find_checkpoint_networks", "detect", "LAYOUTS",
+           "CheckpointError", "UnsafePickleError", "load_pth"]
 
 
 def _sniff(path: str) -> str:
@@ -93,37 +93,30 @@ def _read_checkpoint(path):
         raise CheckpointError(f"cannot be read ({e.strerror})") from None
 
 
-def _is_state_dict(obj) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, np.ndarray) for v in obj.values())
-
-
-def _prefixed(sd: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-
-
-def split_checkpoint(obj, weights: str = "auto") -> Tuple[dict, Optional[dict], Any, str]:
+def split_checkpoint(obj, weights: str = "auto", key: Optional[str] = None,
+                     discriminator_key: Optional[str] = None) -> Tuple[dict, Optional[dict], Any, str]:
     """``(generator state dict, discriminator state dict or None, config, which)``.
 
-    ``weights``: for pytorch_GAN_zoo bundles, ``"avgG"`` (the moving-average
-    generator, used for sampling), ``"netG"``, or ``"auto"`` (avgG if present).
+    The networks are found by :func:`converters.snapshot.find_networks` (training
+    snapshots, Lightning checkpoints, pytorch_GAN_zoo bundles, bare state dicts);
+    ``which`` is the generator's path in the file.  ``weights``: for
+    pytorch_GAN_zoo bundles, ``"avgG"`` (the moving-average generator, used for
+    sampling), ``"netG"``, or ``"auto"`` (the moving average where there is one).
     """
+    found = find_checkpoint_networks(obj, weights, key, discriminator_key)
+    return found.generator, found.discriminator, found.config, found.generator_path or "state_dict"
+
+
+def find_checkpoint_networks(obj, weights: str = "auto", key: Optional[str] = None,
+                             discriminator_key: Optional[str] = None) -> snapshot.Found:
+    """:func:`converters.snapshot.find_networks` with the layouts' detector and
+    ``--weights`` (pytorch_GAN_zoo's ``avgG`` / ``netG``) as a key."""
     if weights not in ("auto", "avgG", "netG"):
         raise ValueError(f"weights must be 'auto', 'avgG' or 'netG', got {weights!r}")
-    if isinstance(obj, dict) and "netG" in obj:
-        which = "avgG" if weights == "auto" and "avgG" in obj else ("netG" if weights == "auto" else weights)
-        if which not in obj:
-            raise CheckpointError(f"checkpoint has no {which!r} entry")
-        return obj[which], obj.get("netD"), obj.get("config"), which
-    if _is_state_dict(obj) and any(k.startswith("netG.") for k in obj):   # flattened bundle (safetensors)
-        which = "avgG" if weights in ("auto", "avgG") and any(k.startswith("avgG.") for k in obj) else "netG"
-        disc = _prefixed(obj, "netD.") or None
-        return _prefixed(obj, which + "."), disc, None, which
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        return obj["state_dict"], None, obj.get("config"), "state_dict"
-    if _is_state_dict(obj):
-        return obj, None, None, "state_dict"
-    top = sorted(obj)[:6] if isinstance(obj, dict) else type(obj).__name__
-    raise CheckpointError(f"unrecognised checkpoint contents: {top}")
+    if key is None and weights != "auto" and isinstance(obj, dict) and (
+            "netG" in obj or any(str(k).startswith("netG.") for k in obj)):
+        key = weights
+    return snapshot.find_networks(obj, key, discriminator_key, detect=detect)
 
 
 def _check_shapes(spec, tree, sources, what):
@@ -175,7 +168,8 @@ def _stylegan2_options(kwargs: Optional[dict], conv_clamp, mapping_lr, what: str
 
 def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: Optional[str] = None,
             weights: str = "auto", output_clamp: bool = False, overwrite: bool = False,
-            conv_clamp=AUTO, mapping_lr=AUTO, space: str = "z", noise_mode: str = "const") -> dict:
+            conv_clamp=AUTO, mapping_lr=AUTO, space: str = "z", noise_mode: str = "const",
+            key: Optional[str] = None, discriminator_key: Optional[str] = None) -> dict:
     """Convert ``src`` into the model folder ``out``; returns a summary dict.
 
     Raises :class:`CheckpointError` (a ``ValueError``) naming the problem -- unknown
@@ -189,6 +183,7 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
     obj, container = read_checkpoint(src)
     gkw = dkw = None
     skipped = []
+    dwhich = None
     ros = rosinality.split(obj) if container != "nvlabs" else None
     if container == "nvlabs":
         gsd, dsd, config, which, layout = obj["generator"], obj["discriminator"], None, "G_ema", "stylegan2"
@@ -197,8 +192,13 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
         gsd, dsd, config, which, layout = ros["generator"], ros["discriminator"], None, ros["taken"], "stylegan2"
         skipped = ros["skipped"]
     else:
-        gsd, dsd, config, which = split_checkpoint(obj, weights)
+        found = find_checkpoint_networks(obj, weights, key, discriminator_key)
+        gsd, dsd, config = found.generator, found.discriminator, found.config
+        which, dwhich, skipped = found.generator_path or "state_dict", found.discriminator_path, found.skipped
         layout = format or detect(gsd)
+        if dsd is not None and discriminator_key is None and layout not in layouts.DISCRIMINATORS:
+            # found by its name only: a layout without a discriminator converts without it
+            skipped, dsd, dwhich = sorted(skipped + [dwhich]), None, None
     if format is not None and format != layout:
         raise CheckpointError(f"--format {format}: the file holds a {layout} network")
     sg2 = _stylegan2_options(gkw, conv_clamp, mapping_lr) if layout == "stylegan2" else {}
@@ -209,7 +209,7 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
             raise CheckpointError(f"G_ema: its arguments say architecture {arch!r}, its weights {found!r}")
     if discriminator is not None:
         dobj, _ = read_checkpoint(discriminator)
-        dsd = split_checkpoint(dobj)[0]
+        dsd, dwhich = split_checkpoint(dobj)[0], None
     options = dict(output_clamp=output_clamp, space=space, noise_mode=noise_mode,
                    conv_clamp=sg2.get("conv_clamp"), mapping_lr=sg2.get("mapping_lr", 0.01))
     gspec, gtree, gsrc = layouts.GENERATORS[layout](gsd, config,
@@ -227,13 +227,13 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
     if isinstance(config, Record):
         config = config.as_dict()
     source = {"file": os.path.basename(src), "sha256": _sha256(src), "container": container,
-              "layout": layout, "weights": which, "skipped": skipped,
+              "layout": layout, "weights": which, "discriminator_weights": dwhich, "skipped": skipped,
               "discriminator_file": os.path.basename(discriminator) if discriminator else None,
               "config": {k: v for k, v in (config or {}).items() if _jsonable(v)}}
     save_model(out, generator_spec=gspec, generator_variables=gtree, discriminator_spec=dspec,
                discriminator_variables=dtree, extra={"source": source}, overwrite=True)   # checked above
     return {"output": os.path.abspath(out), "layout": layout, "container": container, "weights": which,
-            "skipped": skipped,
+            "discriminator_weights": dwhich, "skipped": skipped,
             "generator": gspec, "discriminator": dspec, "read_s": round(t_read, 3),
             "total_s": round(time.perf_counter() - t0, 3)}
 
@@ -268,6 +268,13 @@ def add_arguments(ap) -> None:
     ap.add_argument("--weights", default="auto", choices=("auto", "avgG", "netG"),
                     help="pytorch_GAN_zoo bundles: which generator to take (default auto = avgG, the moving "
                          "average, if present)")
+    ap.add_argument("--key", metavar="NAME",
+                    help="training snapshots: the generator's entry, by its path in the file (state_dict/generator) "
+                         "or its last part (default: the moving-average generator, else the one named like a "
+                         "generator; an ambiguous file lists its candidates)")
+    ap.add_argument("--discriminator-key", metavar="NAME",
+                    help="training snapshots: the discriminator's entry (default: the one named like a "
+                         "discriminator, if any)")
     ap.add_argument("--output-clamp", action="store_true",
                     help="GAN-dissection proggan: clamp the output to [-1, 1] as its output_tanh option does")
     ap.add_argument("--conv-clamp", type=_clamp, default=AUTO, metavar="X|none",
@@ -286,14 +293,17 @@ def run(args) -> dict:
     """Run a parsed ``convert`` command; returns the summary."""
     return convert(args.input, args.output, format=args.format, discriminator=args.discriminator,
                    weights=args.weights, output_clamp=args.output_clamp, overwrite=args.overwrite,
-                   conv_clamp=args.conv_clamp, mapping_lr=args.mapping_lr, space=args.space)
+                   conv_clamp=args.conv_clamp, mapping_lr=args.mapping_lr, space=args.space,
+                   key=args.key, discriminator_key=args.discriminator_key)
 
 
 def summary(info: dict) -> str:
     """What was read, in a few lines."""
     g = info["generator"]
     size = g.get("image_size", g.get("resolution"))
-    took = f"took {info['weights']}" + (f", skipped {', '.join(info['skipped'])}" if info.get("skipped") else "")
+    took = f"took {info['weights']}" + (f" and {info['discriminator_weights']}" if info.get("discriminator_weights")
+                                         else "") + (f", skipped {', '.join(info['skipped'])}" if info.get("skipped")
+                                                     else "")
     if g["type"] == "stylegan2":
         shape = (f"generator: stylegan2 ({g['architecture']}) {size}x{size}x{g['img_channels']}, z {g['z_dim']}, "
                  f"w {g['w_dim']}, labels {g['c_dim']}, mapping {g['mapping_layers']} layers, default space "

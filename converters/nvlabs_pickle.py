@@ -36,7 +36,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .torch_pickle import _GLOBALS, CheckpointError, SafeUnpickler, UnsafePickleError, _load_legacy, _materialise
+from .torch_pickle import (_GLOBALS, CheckpointError, SafeUnpickler, UnsafePickleError, _dtype, _load_legacy,
+                           _materialise, _scalar)
 
 #: The classes of stylegan2-ada-pytorch's ``training/networks.py`` a StyleGAN2
 #: generator and discriminator are made of.
@@ -77,22 +78,6 @@ def _load_from_bytes(data):
     if not isinstance(data, (bytes, bytearray)):
         raise CheckpointError("malformed nested storage")
     return _load_legacy(io.BytesIO(bytes(data)))
-
-
-_NUMERIC = set("biufc")
-
-
-def _dtype(name, align=False, copy=True):
-    dt = np.dtype(str(name))
-    if dt.kind not in _NUMERIC:
-        raise UnsafePickleError(f"refusing NumPy dtype {name!r} (only numeric scalars are read)")
-    return dt
-
-
-def _scalar(dtype, data=None):
-    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC or not isinstance(data, (bytes, bytearray)):
-        raise UnsafePickleError("refusing a NumPy scalar that is not numeric")
-    return np.frombuffer(bytes(data), dtype, count=1)[0]
 
 
 _NVLABS_GLOBALS: Dict[Tuple[str, str], Any] = {

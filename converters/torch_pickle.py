@@ -13,9 +13,21 @@ Unpickling goes through :class:`SafeUnpickler`, whose ``find_class`` returns an
 object only for a short whitelist: ``collections.OrderedDict``, the tensor and
 parameter rebuild functions (replaced by numpy equivalents), the storage types
 (replaced by dtype tags) and pytorch_GAN_zoo's ``models.utils.config.BaseConfig``
-(replaced by :class:`Record`, a plain attribute bag).  Every other global --
-``os.system``, ``builtins.eval``, any class -- raises :class:`UnsafePickleError`
-naming it before anything is called.  Tensors come back as numpy arrays.
+(replaced by :class:`Record`, a plain attribute bag).  Tensors come back as numpy
+arrays.
+
+Training snapshots hold more than weights: hyper-parameters in Lightning's
+``AttributeDict``, ``argparse.Namespace``, a trainer's own classes.  A global
+outside the whitelist therefore resolves to an *inert* stand-in class named
+after it (a :class:`Record` subclass; nothing is imported).  Building an
+object of it the way pickle builds plain objects (``NEWOBJ`` then its state,
+items or list entries) gives an inert record holding that data.  *Calling*
+it -- ``REDUCE``, how ``os.system(...)`` or ``eval(...)`` reach a pickle --
+runs nothing and leaves a :class:`Refused` marker; once the file is read,
+any marker makes the whole load fail with :class:`UnsafePickleError`
+naming the global and the entry that held it.  Globals of modules that can
+only be there to attack (``os``, ``subprocess``, ``builtins`` other than
+``object`` ...) are refused at once.
 """
 
 from __future__ import annotations
@@ -88,6 +100,125 @@ class Record:
         return f"Record({self.__dict__!r})"
 
 
+class _NoCall(type):
+    """Metaclass of the inert stand-ins: calling the class (pickle's REDUCE)
+    constructs nothing and returns a :class:`Refused` marker."""
+
+    def __call__(cls, *args, **kwargs):
+        return Refused(cls.qualified_name)
+
+
+class InertRecord(Record, metaclass=_NoCall):
+    """An object of a class the whitelist does not know, read as data.
+
+    ``qualified_name`` is the pickled class (``module.name``); attributes come
+    from its pickled state; ``items`` / ``entries`` hold what pickle stored
+    into it as a dict or list subclass (Lightning's ``AttributeDict``).  The
+    class itself is never imported and none of its code runs."""
+
+    qualified_name = "?"
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        if args:
+            obj.__dict__["args"] = list(args)
+        return obj
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) == 2 and all(
+                s is None or isinstance(s, dict) for s in state):
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, dict):
+            self.__dict__.update({str(k): v for k, v in state.items()})
+        else:
+            self.__dict__["state"] = state
+
+    def __setitem__(self, key, value):
+        self.__dict__.setdefault("items", {})[key] = value
+
+    def append(self, value):
+        self.__dict__.setdefault("entries", []).append(value)
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+
+    def as_dict(self) -> dict:
+        out = dict(self.__dict__)
+        out.update(out.pop("items", {}) if isinstance(out.get("items"), dict) else {})
+        return out
+
+    def __repr__(self):
+        return f"InertRecord({self.qualified_name}, {self.__dict__!r})"
+
+
+class Refused:
+    """What a call of a non-whitelisted global left in the object tree; any
+    such marker fails the load (:func:`find_refused`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, value):
+        pass
+
+    def extend(self, values):
+        pass
+
+    def __repr__(self):
+        return f"Refused({self.name})"
+
+
+# Modules a model checkpoint has no reason to name: refused on sight, before
+# any inert stand-in is made (the messages the tests and users expect).
+_HOSTILE_MODULES = frozenset({
+    "os", "posix", "nt", "subprocess", "sys", "builtins", "__builtin__", "shutil", "importlib", "runpy",
+    "socket", "ctypes", "pickle", "_pickle", "marshal", "code", "codeop", "pty", "webbrowser", "types",
+    "io", "_io", "pathlib_abc", "functools", "operator", "inspect", "multiprocessing", "threading",
+    "signal", "tempfile", "glob", "urllib", "http", "ftplib", "smtplib", "telnetlib", "commands",
+    "platform", "ensurepip", "pip", "setuptools", "distutils", "site", "sysconfig", "gc", "weakref",
+    "copyreg", "copy_reg", "zipimport", "pkgutil", "asyncio", "select", "mmap", "resource", "pydoc",
+})
+
+
+def _inert_class(module: str, name: str) -> type:
+    return _NoCall(name, (InertRecord,), {"qualified_name": f"{module}.{name}", "__module__": __name__})
+
+
+def find_refused(obj, path: str = "", seen=None):
+    """``(global, entry)`` of the first :class:`Refused` marker in ``obj`` (dicts,
+    lists, tuples and records walked), or None."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return None
+    seen.add(id(obj))
+    if isinstance(obj, Refused):
+        return obj.name, path or "(the top-level object)"
+    if isinstance(obj, dict):
+        children = [(str(k), v) for k, v in obj.items()] + [(f"<key {k!r}>", k) for k in obj
+                                                             if isinstance(k, Refused)]
+    elif isinstance(obj, (list, tuple)):
+        children = [(str(i), v) for i, v in enumerate(obj)]
+    elif isinstance(obj, Record):
+        children = list(obj.__dict__.items())
+    else:
+        return None
+    for k, v in children:
+        hit = find_refused(v, f"{path}/{k}" if path else k, seen)
+        if hit is not None:
+            return hit
+    return None
+
+
 def _as_strided(storage: np.ndarray, offset: int, size, stride) -> np.ndarray:
     size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
     need = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 if all(size) else offset
@@ -107,11 +238,48 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, *unused):
 
 
 def _reconstructor(cls, base, state=None):
-    # copyreg._reconstructor is what protocol 0/1 pickles use for plain objects;
-    # only our own stand-in classes may be built through it.
-    if cls is not Record or base is not object:
+    # copyreg._reconstructor is what protocol 0/1 pickles use for plain objects
+    # (and dict / list subclasses); only our own stand-in classes may be built
+    # through it, and building one runs nothing.
+    if not (isinstance(cls, type) and issubclass(cls, Record)) or base not in (object, dict, list):
         raise UnsafePickleError("copyreg._reconstructor is allowed for the config record only")
-    return Record()
+    return cls.__new__(cls)
+
+
+_NUMERIC = set("biufc")
+
+
+def _dtype(name, align=False, copy=True):
+    dt = np.dtype(str(name))
+    if dt.kind not in _NUMERIC:
+        raise UnsafePickleError(f"refusing NumPy dtype {name!r} (only numeric scalars are read)")
+    return dt
+
+
+def _scalar(dtype, data=None):
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC or not isinstance(data, (bytes, bytearray)):
+        raise UnsafePickleError("refusing a NumPy scalar that is not numeric")
+    return np.frombuffer(bytes(data), dtype, count=1)[0]
+
+
+def _latin1(text, encoding="latin1"):
+    # Protocol-2 pickles (torch.save's) spell bytes as _codecs.encode(str, "latin1").
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("refusing _codecs.encode other than latin1 bytes")
+    return text.encode("latin1")
+
+
+def _path(*parts):
+    # A pathlib path in a snapshot's hyper-parameters: kept as its text.
+    if not all(isinstance(p, str) for p in parts):
+        raise UnsafePickleError("refusing a pathlib path made of non-strings")
+    return "/".join(parts).replace("//", "/")
+
+
+def _device(kind, index=None):
+    if not isinstance(kind, str) or not (index is None or isinstance(index, int)):
+        raise UnsafePickleError("refusing a torch.device that is not a name and an index")
+    return kind if index is None else f"{kind}:{index}"
 
 
 _GLOBALS: Dict[Tuple[str, str], Any] = {
@@ -128,6 +296,17 @@ _GLOBALS: Dict[Tuple[str, str], Any] = {
     ("models.utils.config", "BaseConfig"): Record,
     # training scripts' command-line arguments (rosinality's ``args``), read as plain attributes.
     ("argparse", "Namespace"): Record,
+    ("types", "SimpleNamespace"): Record,
+    # Plain data snapshots carry in their hyper-parameters and counters.
+    ("numpy.core.multiarray", "scalar"): _scalar,
+    ("numpy._core.multiarray", "scalar"): _scalar,
+    ("numpy", "dtype"): _dtype,
+    ("_codecs", "encode"): _latin1,
+    ("torch", "device"): _device,
+    ("torch", "Size"): tuple,
+    **{(module, f.__name__): f for module in ("builtins", "__builtin__") for f in (set, frozenset, complex, slice)},
+    **{("pathlib", n): _path for n in ("Path", "PosixPath", "WindowsPath", "PurePath", "PurePosixPath",
+                                        "PureWindowsPath")},
 }
 _GLOBALS.update({("torch", name): StorageType(name) for name in _STORAGE_DTYPES})
 
@@ -143,9 +322,12 @@ class SafeUnpickler(pickle.Unpickler):
         try:
             return _GLOBALS[(module, name)]
         except KeyError:
+            pass
+        if module.split(".")[0] in _HOSTILE_MODULES:
             raise UnsafePickleError(
                 f"refusing to load global '{module}.{name}': not a tensor, storage, OrderedDict or "
-                "known config class (nothing in the file was executed)") from None
+                "known config class (nothing in the file was executed)")
+        return _inert_class(module, name)
 
     def persistent_load(self, pid):
         if self._persistent is None:
@@ -154,6 +336,9 @@ class SafeUnpickler(pickle.Unpickler):
 
 
 def _storage_from_pid(pid):
+    hit = find_refused(pid)
+    if hit is not None:
+        raise _refusal(*hit)
     if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
         raise UnsafePickleError(f"unsupported persistent id {pid!r} (only tensor storages are read)")
     if len(pid) < 5 or not isinstance(pid[1], StorageType):
@@ -263,6 +448,18 @@ def _materialise(obj):
     return obj
 
 
+def _refusal(name: str, entry: str) -> UnsafePickleError:
+    return UnsafePickleError(f"refusing to load global '{name}' (called in entry '{entry}'): not a tensor, "
+                             "storage, OrderedDict or known config class (nothing in the file was executed)")
+
+
+def _checked(obj):
+    hit = find_refused(obj)
+    if hit is not None:
+        raise _refusal(*hit)
+    return _materialise(obj)
+
+
 def load_pth(path: str) -> Any:
     """The object stored by ``torch.save`` in ``path`` (zip or legacy container),
     tensors as numpy arrays.  Raises :class:`UnsafePickleError` for a global
@@ -272,8 +469,8 @@ def load_pth(path: str) -> Any:
         f.seek(0)
         try:
             if head == b"PK\x03\x04":
-                return _materialise(_load_zip(f.read()))
-            return _materialise(_load_legacy(f))
+                return _checked(_load_zip(f.read()))
+            return _checked(_load_legacy(f))
         except CheckpointError:
             raise
         except (Exception, RecursionError) as e:
