@@ -169,7 +169,8 @@ def _stylegan2_options(kwargs: Optional[dict], conv_clamp, mapping_lr, what: str
 def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: Optional[str] = None,
             weights: str = "auto", output_clamp: bool = False, overwrite: bool = False,
             conv_clamp=AUTO, mapping_lr=AUTO, space: str = "z", noise_mode: str = "const",
-            key: Optional[str] = None, discriminator_key: Optional[str] = None) -> dict:
+            key: Optional[str] = None, discriminator_key: Optional[str] = None,
+            condition_dims: int = 0) -> dict:
     """Convert ``src`` into the model folder ``out``; returns a summary dict.
 
     Raises :class:`CheckpointError` (a ``ValueError``) naming the problem -- unknown
@@ -214,6 +215,8 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
                    conv_clamp=sg2.get("conv_clamp"), mapping_lr=sg2.get("mapping_lr", 0.01))
     gspec, gtree, gsrc = layouts.GENERATORS[layout](gsd, config,
                                                     **{k: options[k] for k in layouts.OPTIONS[layout]})
+    if condition_dims:
+        gspec, gtree = _with_condition(gspec, gtree, condition_dims)
     _check_shapes(gspec, gtree, gsrc, "generator")
     dspec = dtree = None
     if dsd is not None:
@@ -236,6 +239,21 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
             "discriminator_weights": dwhich, "skipped": skipped,
             "generator": gspec, "discriminator": dspec, "read_s": round(t_read, 3),
             "total_s": round(time.perf_counter() - t0, 3)}
+
+
+def _with_condition(spec: dict, tree: dict, dims: int) -> Tuple[dict, dict]:
+    """A DCGAN spec and variables with the last ``dims`` input dimensions declared
+    a one-hot label concatenated after ``z`` (the weights cannot say)."""
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims < 0:
+        raise ValueError(f"--condition-dims must be an integer >= 0, got {dims!r}")
+    if spec["type"] != "dcgan":
+        what = "a StyleGAN2 declares its labels itself" if spec["type"] == "stylegan2" else f"not a {spec['type']}"
+        raise CheckpointError(f"--condition-dims applies to DCGAN-family files ({what})")
+    if dims >= spec["latent_dim"]:
+        raise CheckpointError(f"--condition-dims {dims}: the first layer takes only {spec['latent_dim']} inputs "
+                              "(the label must leave at least one free latent dimension)")
+    spec = {**spec, "latent_dim": spec["latent_dim"] - dims, "condition": {"type": "one-hot-concat", "dims": dims}}
+    return spec, {**tree, "view": {"label": np.zeros(dims, np.float32)}}
 
 
 def _clamp(text: str):
@@ -275,6 +293,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--discriminator-key", metavar="NAME",
                     help="training snapshots: the discriminator's entry (default: the one named like a "
                          "discriminator, if any)")
+    ap.add_argument("--condition-dims", type=int, default=0, metavar="N",
+                    help="a conditional DCGAN-family generator: its last N inputs are a one-hot label concatenated "
+                         "after z (the weights cannot say; default 0). E-GBAS then runs with --label K over z only")
     ap.add_argument("--output-clamp", action="store_true",
                     help="GAN-dissection proggan: clamp the output to [-1, 1] as its output_tanh option does")
     ap.add_argument("--conv-clamp", type=_clamp, default=AUTO, metavar="X|none",
@@ -294,7 +315,7 @@ def run(args) -> dict:
     return convert(args.input, args.output, format=args.format, discriminator=args.discriminator,
                    weights=args.weights, output_clamp=args.output_clamp, overwrite=args.overwrite,
                    conv_clamp=args.conv_clamp, mapping_lr=args.mapping_lr, space=args.space,
-                   key=args.key, discriminator_key=args.discriminator_key)
+                   key=args.key, discriminator_key=args.discriminator_key, condition_dims=args.condition_dims)
 
 
 def summary(info: dict) -> str:
@@ -310,6 +331,8 @@ def summary(info: dict) -> str:
                  f"{g['space']}")
     else:
         shape = f"generator: {g['type']} {size}x{size}x{g['channels']}, latent {g['latent_dim']}, widths {g['widths']}"
+        if g.get("condition"):
+            shape += f", labels {g['condition']['dims']} (one-hot after z: run with --label K)"
     return "\n".join([
         f"read {info['layout']} ({info['container']} container) in {info['read_s']} s: {took}",
         shape,

@@ -31,7 +31,7 @@ _EXPORTS = {
         "Discriminator", "DiscriminatorModel", "halfspace_indicator", "in_region",
         "region_margin", "nrs_fraction", "query_latents")},
     **{name: "gbas_jax.runtime" for name in ("ber_opt", "gb_rrt", "egbas", "TRACE_COUNTS")},
-    **{name: "gbas_jax.models" for name in ("FlaxModel", "FlaxDiscriminatorModel")},
+    **{name: "gbas_jax.models" for name in ("FlaxModel", "FlaxDiscriminatorModel", "view")},
     **{name: "gbas_jax.io" for name in ("load_pretrained", "load_discriminator", "load_model", "save_model", "PRETRAINED",
                                          "enable_compile_cache")},
     **{name: "gbas_jax.parallel" for name in ("compiled_batch_bytes", "egbas_batch", "egbas_batch_keys",

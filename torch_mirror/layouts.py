@@ -217,6 +217,41 @@ class ExamplesG(_Recording):
         return super().forward(z.view(z.shape[0], z.shape[1], 1, 1))
 
 
+def he_init(module):
+    """He-normal transposed-conv weights (fan-in per output pixel), so a random
+    DCGAN's activations are O(1) against its BatchNorm statistics and its images
+    vary with z the way a trained model's do (PyTorch's default init makes them
+    nearly constant, leaving BerOpt nothing to keep)."""
+    for m in module.modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            fan = m.in_channels * (m.kernel_size[0] // m.stride[0]) ** 2
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan))
+    return module
+
+
+class ConditionalExamplesG(_Recording):
+    """The conditional variant of the examples DCGAN many tutorials train: a one-hot
+    label concatenated after ``z``, dropout after the first block (identity in
+    eval mode, but it shifts the ``main.N`` indices)."""
+
+    def __init__(self, nz=100, n_classes=10, ngf=64, nc=3, p_drop=0.3):
+        super().__init__()
+        self.n_classes = n_classes
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz + n_classes, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+            nn.Dropout(p_drop),
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+        _randomise_bn(self)
+
+    def forward(self, z, labels):
+        c = F.one_hot(labels, self.n_classes).to(z.dtype)
+        x = torch.cat([z, c], dim=1)
+        return super().forward(x.view(x.shape[0], x.shape[1], 1, 1))
+
+
 class _Critic(nn.Module):
     """Per-block features of a ``main`` stack: the output of each LeakyReLU."""
 

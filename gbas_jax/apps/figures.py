@@ -44,7 +44,8 @@ def std_map(images) -> np.ndarray:
     return images.std(axis=0).mean(axis=-1)
 
 
-def sample_figure(query_image, images: Dict[str, np.ndarray], layer: int, pictures: int, path: str) -> None:
+def sample_figure(query_image, images: Dict[str, np.ndarray], layer: int, pictures: int, path: str,
+                  view: str = "") -> None:
     """``gbas-jax sample``'s picture: one row per method (E-GBAS first; its row 0 is
     the query and is skipped), the query at the left of every row (red frame), a
     few samples, and the method's per-pixel standard deviation over *all* its
@@ -76,8 +77,8 @@ def sample_figure(query_image, images: Dict[str, np.ndarray], layer: int, pictur
             axes[r, -1].set_title("pixel std", fontsize=8)
         axes[r, -1].set_xlabel(f"mean {maps[name].mean():.3f}", fontsize=7)
     fig.colorbar(im, cax=fig.add_subplot(grid[:, -1]))
-    fig.suptitle(f"layer {layer}: {len(rows[0][1])} E-GBAS samples and as many from each epsilon ball "
-                 f"(shown: {pictures} of each)", fontsize=9)
+    fig.suptitle(f"{view + ', ' if view else ''}layer {layer}: {len(rows[0][1])} E-GBAS samples and as many "
+                 f"from each epsilon ball (shown: {pictures} of each)", fontsize=9)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 

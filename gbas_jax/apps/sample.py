@@ -89,13 +89,22 @@ def compute_sample(model: Union[str, Model] = "dcgan-mnist", layer: int = 2, cfg
     return SampleRun(record, res, ev.latents, ev.images, query_img)
 
 
+def view_title(record: dict) -> str:
+    """The view in a picture's title: ``"label 3"``, ``"space w"``, ... (empty for a
+    plain model)."""
+    parts = [f"space {record['space']}"] if "space" in record else []
+    parts += [f"label {record['label']}"] if record.get("label") is not None else []
+    parts += ["styles above frozen"] if record.get("frozen_styles") else []
+    return ", ".join(parts)
+
+
 def write_sample(run: SampleRun, out: str, pictures: int = 12) -> dict:
     """Write the output folder (whole or not at all); returns the final record."""
     t = time.perf_counter()
     record = dict(run.record)
     with atomic_folder(out) as tmp:
         figures.sample_figure(run.query_image, run.images, record["layer"], pictures,
-                              os.path.join(tmp, "samples.png"))
+                              os.path.join(tmp, "samples.png"), view=view_title(record))
         tree = run.result.tree
         np.save(os.path.join(tmp, "query.npy"), np.asarray(run.result.query))
         np.save(os.path.join(tmp, "egbas_samples.npy"), run.latents["E-GBAS"])
@@ -114,7 +123,8 @@ def write_sample(run: SampleRun, out: str, pictures: int = 12) -> dict:
 
 def summary_table(record: dict) -> str:
     c = record["counts"]
-    lines = [f"model {record['model']}  layer {record['layer']}  seed {record['seed']}",
+    view = view_title(record)
+    lines = [f"model {record['model']}  layer {record['layer']}  seed {record['seed']}" + (f"  ({view})" if view else ""),
              settings.from_record(record).describe(),
              f"kept boundaries {c['kept_boundaries']}/{c['units']}  samples {c['samples']}  "
              f"proposals {c['proposals']}  acceptance {c['acceptance_rate']:.2f}  rejected {c['rejected']}  "

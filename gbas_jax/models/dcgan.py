@@ -11,6 +11,12 @@ layers u+1 .. num_layers    "extra" conv 3x3, stride 1, padding 1, BN, ReLU
 output (not probe-able)     transposed conv 4x4, stride 2, padding 1, tanh
 ==========================  =====================================================
 
+A conditional DCGAN (``condition_dims = C > 0``, the common conditional form:
+a one-hot label concatenated after ``z``) takes ``t(z) = [z, c]`` with ``c`` the
+``view`` collection's one-hot ``label`` ``(C,)``: ``latent_dim`` counts the free
+dimensions only, so E-GBAS, both baselines and their calibration move ``z`` and
+never the label, and another label is another leaf value, not another program.
+
 ``num_layers = len(widths)``.  Pre-activations (the generative boundaries) are
 taken after eval-mode BatchNorm and before ReLU; BatchNorm uses its running
 statistics (``eps = 1e-5``, as PyTorch).  Transposed-conv kernels are stored as
@@ -81,12 +87,15 @@ class DCGANGenerator(nn.Module):
     image_size: int = 32
     channels: int = 1
     widths: Tuple[int, ...] = (128, 64, 32, 32)
+    condition_dims: int = 0
 
     @property
     def num_layers(self) -> int:
         return len(self.widths)
 
     def setup(self):
+        if self.condition_dims:
+            self.label = self.variable("view", "label", jnp.zeros, (self.condition_dims,))
         base, ups = _geometry(self.image_size)
         linears = [nn.Dense(base * base * self.widths[0], use_bias=False)]
         for k in range(1, self.num_layers):
@@ -99,7 +108,11 @@ class DCGANGenerator(nn.Module):
         self.norms = [nn.BatchNorm(momentum=0.9, epsilon=1e-5) for _ in range(self.num_layers)]
 
     def input_transform(self, z):
-        return z
+        """``(B, Dz) -> (B, Dz + C)``: the view's one-hot label after ``z``."""
+        if not self.condition_dims:
+            return z
+        c = jnp.broadcast_to(self.label.value.astype(z.dtype), (z.shape[0], self.condition_dims))
+        return jnp.concatenate([z, c], axis=-1)
 
     def pre_activation(self, h, layer: int, train: bool = False):
         x = self.linears[layer - 1](h)
@@ -134,7 +147,7 @@ class DCGANGenerator(nn.Module):
         return LinearMap(kernel, scale, shift, geom)
 
     def __call__(self, z, train: bool = False):
-        h = z
+        h = self.input_transform(z)
         for layer in range(1, self.num_layers + 2):
             h = self.activation(self.pre_activation(h, layer, train), layer)
         return h

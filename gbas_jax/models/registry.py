@@ -26,9 +26,15 @@ from .stylegan2_discriminator import StyleGAN2Discriminator
 
 
 def _dcgan_generator(spec):
+    condition = spec.get("condition")
+    if condition is not None and (not isinstance(condition, dict) or condition.get("type") != "one-hot-concat"
+                                  or not isinstance(condition.get("dims"), int) or condition["dims"] < 1):
+        raise ValueError(f"dcgan condition must be {{\"type\": \"one-hot-concat\", \"dims\": N >= 1}}, "
+                         f"got {condition!r}")
     return DCGANGenerator(latent_dim=int(spec["latent_dim"]), image_size=int(spec["image_size"]),
                           channels=int(spec["channels"]),
-                          widths=dcgan_widths(int(spec["image_size"]), spec["widths"]))
+                          widths=dcgan_widths(int(spec["image_size"]), spec["widths"]),
+                          condition_dims=int(condition["dims"]) if condition else 0)
 
 
 def _dcgan_discriminator(spec):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..core.latents import query_latents
@@ -44,7 +46,7 @@ def space_of(gen) -> str:
 def label_count(gen) -> int:
     """A conditional model's number of labels (0: unconditional)."""
     module = _module(gen)
-    return module.c_dim if _sg2(module) else 0
+    return module.c_dim if _sg2(module) else int(getattr(module, "condition_dims", 0))
 
 
 def latent_dim(gen, space: Optional[str] = None) -> int:
@@ -74,7 +76,10 @@ def view(gen: Generator, *, space: Optional[str] = None, label: Optional[int] = 
     """``gen`` in ``space`` (default: its own) with ``label`` set (:func:`check`)."""
     check(gen, space, label)
     if not stylegan2.is_stylegan2(gen):
-        return gen
+        if label is None:
+            return gen
+        return Generator(gen.model, stylegan2._with_variable(
+            gen.params, "view", "label", jax.nn.one_hot(int(label), label_count(gen), dtype=jnp.float32)))
     return stylegan2.stylegan2_view(gen, space=space, label=label)
 
 
@@ -100,6 +105,9 @@ def record(gen: Generator, frozen: bool = False) -> dict:
     """What a job's record says of the view: nothing for a plain model; the space
     (and the label, and whether the styles above the layer were frozen) otherwise."""
     if not stylegan2.is_stylegan2(gen):
+        if label_count(gen):
+            return {"label": int(np.argmax(np.asarray(gen.params["view"]["label"]))),
+                    "saved_latents": "the free part z only (the label is fixed)"}
         return {}
     out = {"space": space_of(gen), "frozen_styles": bool(frozen)}
     if label_count(gen):
