@@ -31,7 +31,7 @@ from gbas_jax.models import registry
 
 from . import layouts
 from .layouts import LAYOUTS, detect
-from . import rosinality, snapshot
+from . import rosinality, sequential, snapshot
 from .nvlabs_pickle import is_network_pickle, read_nvlabs
 from .torch_pickle import CheckpointError, Record, UnsafePickleError, load_pth
 
@@ -170,7 +170,7 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
             weights: str = "auto", output_clamp: bool = False, overwrite: bool = False,
             conv_clamp=AUTO, mapping_lr=AUTO, space: str = "z", noise_mode: str = "const",
             key: Optional[str] = None, discriminator_key: Optional[str] = None,
-            condition_dims: int = 0) -> dict:
+            condition_dims: int = 0, layers: Optional[str] = None) -> dict:
     """Convert ``src`` into the model folder ``out``; returns a summary dict.
 
     Raises :class:`CheckpointError` (a ``ValueError``) naming the problem -- unknown
@@ -180,12 +180,15 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
     t0 = time.perf_counter()
     if format is not None and format not in LAYOUTS:
         raise ValueError(f"format must be one of {LAYOUTS}, got {format!r}")
+    if layers is not None and format is not None:
+        raise ValueError("--layers and --format exclude each other (a layer list is its own layout)")
     out = check_output_folder(out, "model", overwrite, replace_same_job=False)
+    layer_list = sequential.read_layer_list(layers) if layers is not None else None
     obj, container = read_checkpoint(src)
     gkw = dkw = None
     skipped = []
     dwhich = None
-    ros = rosinality.split(obj) if container != "nvlabs" else None
+    ros = rosinality.split(obj) if container != "nvlabs" and layer_list is None else None
     if container == "nvlabs":
         gsd, dsd, config, which, layout = obj["generator"], obj["discriminator"], None, "G_ema", "stylegan2"
         gkw, dkw, skipped = obj["generator_kwargs"], obj["discriminator_kwargs"], obj["skipped"]
@@ -196,7 +199,7 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
         found = find_checkpoint_networks(obj, weights, key, discriminator_key)
         gsd, dsd, config = found.generator, found.discriminator, found.config
         which, dwhich, skipped = found.generator_path or "state_dict", found.discriminator_path, found.skipped
-        layout = format or detect(gsd)
+        layout = "sequential" if layer_list is not None else format or detect(gsd)
         if dsd is not None and discriminator_key is None and layout not in layouts.DISCRIMINATORS:
             # found by its name only: a layout without a discriminator converts without it
             skipped, dsd, dwhich = sorted(skipped + [dwhich]), None, None
@@ -213,8 +216,13 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
         dsd, dwhich = split_checkpoint(dobj)[0], None
     options = dict(output_clamp=output_clamp, space=space, noise_mode=noise_mode,
                    conv_clamp=sg2.get("conv_clamp"), mapping_lr=sg2.get("mapping_lr", 0.01))
-    gspec, gtree, gsrc = layouts.GENERATORS[layout](gsd, config,
-                                                    **{k: options[k] for k in layouts.OPTIONS[layout]})
+    if layer_list is not None:
+        gspec, gtree, gsrc = sequential.sequential_generator(layouts.strip_module(gsd), layer_list)
+        if dsd is not None and discriminator is None and discriminator_key is None:
+            skipped, dsd, dwhich = sorted(skipped + [dwhich]), None, None     # no discriminator layout
+    else:
+        gspec, gtree, gsrc = layouts.GENERATORS[layout](gsd, config,
+                                                        **{k: options[k] for k in layouts.OPTIONS[layout]})
     if condition_dims:
         gspec, gtree = _with_condition(gspec, gtree, condition_dims)
     _check_shapes(gspec, gtree, gsrc, "generator")
@@ -293,6 +301,10 @@ def add_arguments(ap) -> None:
     ap.add_argument("--discriminator-key", metavar="NAME",
                     help="training snapshots: the discriminator's entry (default: the one named like a "
                          "discriminator, if any)")
+    ap.add_argument("--layers", metavar="FILE",
+                    help="a generator of any nn.Sequential stack: a JSON layer list naming its ops in order "
+                         "(linear, reshape, conv, convtranspose, upsample, batchnorm, relu, leakyrelu, tanh, "
+                         "dropout ...; docs/models.md), checked against the weights' shapes")
     ap.add_argument("--condition-dims", type=int, default=0, metavar="N",
                     help="a conditional DCGAN-family generator: its last N inputs are a one-hot label concatenated "
                          "after z (the weights cannot say; default 0). E-GBAS then runs with --label K over z only")
@@ -315,7 +327,8 @@ def run(args) -> dict:
     return convert(args.input, args.output, format=args.format, discriminator=args.discriminator,
                    weights=args.weights, output_clamp=args.output_clamp, overwrite=args.overwrite,
                    conv_clamp=args.conv_clamp, mapping_lr=args.mapping_lr, space=args.space,
-                   key=args.key, discriminator_key=args.discriminator_key, condition_dims=args.condition_dims)
+                   key=args.key, discriminator_key=args.discriminator_key, condition_dims=args.condition_dims,
+                   layers=args.layers)
 
 
 def summary(info: dict) -> str:
@@ -329,6 +342,9 @@ def summary(info: dict) -> str:
         shape = (f"generator: stylegan2 ({g['architecture']}) {size}x{size}x{g['img_channels']}, z {g['z_dim']}, "
                  f"w {g['w_dim']}, labels {g['c_dim']}, mapping {g['mapping_layers']} layers, default space "
                  f"{g['space']}")
+    elif g["type"] == "sequential":
+        shape = (f"generator: sequential {size}x{size}x{g['channels']}, latent {g['latent_dim']}, "
+                 f"{len(g['ops'])} ops, {sum(o['op'] in ('relu', 'leakyrelu') for o in g['ops'])} probe-able layers")
     else:
         shape = f"generator: {g['type']} {size}x{size}x{g['channels']}, latent {g['latent_dim']}, widths {g['widths']}"
         if g.get("condition"):

@@ -218,7 +218,7 @@ class ExamplesG(_Recording):
 
 
 def he_init(module):
-    """He-normal transposed-conv weights (fan-in per output pixel), so a random
+    """He-normal weights (fan-in per output pixel), so a random
     DCGAN's activations are O(1) against its BatchNorm statistics and its images
     vary with z the way a trained model's do (PyTorch's default init makes them
     nearly constant, leaving BerOpt nothing to keep)."""
@@ -226,6 +226,10 @@ def he_init(module):
         if isinstance(m, nn.ConvTranspose2d):
             fan = m.in_channels * (m.kernel_size[0] // m.stride[0]) ** 2
             nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan))
+        elif isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / (m.in_channels * m.kernel_size[0] * m.kernel_size[1])))
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / m.in_features))
     return module
 
 
@@ -250,6 +254,58 @@ class ConditionalExamplesG(_Recording):
         c = F.one_hot(labels, self.n_classes).to(z.dtype)
         x = torch.cat([z, c], dim=1)
         return super().forward(x.view(x.shape[0], x.shape[1], 1, 1))
+
+
+class UpsampleG(nn.Module):
+    """The DCGAN of the PyTorch-GAN collection (``implementations/dcgan``): a Linear
+    first block (``l1``), then ``conv_blocks``: BatchNorm, x2 nearest up-sampling +
+    3x3 conv blocks with biases and BatchNorm ``eps = 0.8`` (its second positional
+    argument), LeakyReLU 0.2, a final conv and tanh.  Records the pre-activations."""
+
+    def __init__(self, latent_dim=8, init_size=4, widths=(16, 8), channels=1, dropout=False):
+        super().__init__()
+        self.init_size, self.c0 = init_size, widths[0]
+        self.l1 = nn.Sequential(nn.Linear(latent_dim, widths[0] * init_size ** 2))
+        blocks = [nn.BatchNorm2d(widths[0])]
+        cin = widths[0]
+        for w in widths:
+            blocks += [nn.Upsample(scale_factor=2), nn.Conv2d(cin, w, 3, stride=1, padding=1),
+                       nn.BatchNorm2d(w, 0.8), nn.LeakyReLU(0.2, inplace=True)]
+            if dropout:
+                blocks.append(nn.Dropout2d(0.25))
+            cin = w
+        blocks += [nn.Conv2d(cin, channels, 3, stride=1, padding=1), nn.Tanh()]
+        self.conv_blocks = nn.Sequential(*blocks)
+        _randomise_bn(self)
+
+    def forward(self, z):
+        x = self.l1(z).view(z.shape[0], self.c0, self.init_size, self.init_size)
+        self.pre = []
+        for m in self.conv_blocks:
+            if isinstance(m, nn.LeakyReLU):
+                self.pre.append(x.clone())
+            x = m(x)
+        return x
+
+    def layer_list(self) -> dict:
+        """Its ``convert --layers`` list."""
+        ops = [{"op": "linear", "prefix": "l1."},
+               {"op": "reshape", "shape": [self.c0, self.init_size, self.init_size]},
+               {"op": "batchnorm", "prefix": "conv_blocks."}]
+        for m in list(self.conv_blocks)[1:]:
+            if isinstance(m, nn.Upsample):
+                ops.append({"op": "upsample", "scale": 2})
+            elif isinstance(m, nn.Conv2d):
+                ops.append({"op": "conv", "kernel": 3, "padding": 1})
+            elif isinstance(m, nn.BatchNorm2d):
+                ops.append({"op": "batchnorm", "eps": m.eps})
+            elif isinstance(m, nn.LeakyReLU):
+                ops.append({"op": "leakyrelu", "slope": m.negative_slope})
+            elif isinstance(m, nn.Dropout2d):
+                ops.append({"op": "dropout"})
+            elif isinstance(m, nn.Tanh):
+                ops.append({"op": "tanh"})
+        return {"layers": ops}
 
 
 class _Critic(nn.Module):

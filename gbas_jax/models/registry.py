@@ -21,6 +21,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .dcgan import check_widths as dcgan_widths
 from .pggan import PGGANDiscriminator, PGGANGenerator
 from .pggan import check_widths as pggan_widths
+from .sequential import SequentialGenerator, op_tuple
 from .stylegan2 import StyleGAN2Generator
 from .stylegan2_discriminator import StyleGAN2Discriminator
 
@@ -85,9 +86,17 @@ def _stylegan2_discriminator(spec):
     return StyleGAN2Discriminator(**{k: spec[k] for k in STYLEGAN2_D_FIELDS if k in spec})
 
 
+def _sequential_generator(spec):
+    ops = spec["ops"]
+    if not isinstance(ops, list) or not ops or not all(isinstance(o, dict) for o in ops):
+        raise ValueError(f"sequential ops must be a non-empty list of op entries, got {ops!r}")
+    return SequentialGenerator(latent_dim=int(spec["latent_dim"]), ops=tuple(op_tuple(o) for o in ops))
+
+
 #: ``type -> (spec dict -> linen module)``.
 GENERATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_generator, "pggan": _pggan_generator,
-                                                "stylegan2": _stylegan2_generator}
+                                                "stylegan2": _stylegan2_generator,
+                                                "sequential": _sequential_generator}
 DISCRIMINATORS: Dict[str, Callable[[dict], Any]] = {"dcgan": _dcgan_discriminator, "pggan": _pggan_discriminator,
                                                     "stylegan2": _stylegan2_discriminator}
 
