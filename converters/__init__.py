@@ -170,7 +170,7 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
             weights: str = "auto", output_clamp: bool = False, overwrite: bool = False,
             conv_clamp=AUTO, mapping_lr=AUTO, space: str = "z", noise_mode: str = "const",
             key: Optional[str] = None, discriminator_key: Optional[str] = None,
-            condition_dims: int = 0, layers: Optional[str] = None) -> dict:
+            condition_dims: int = 0, layers: Optional[str] = None, fused_scale: bool = False) -> dict:
     """Convert ``src`` into the model folder ``out``; returns a summary dict.
 
     Raises :class:`CheckpointError` (a ``ValueError``) naming the problem -- unknown
@@ -214,7 +214,7 @@ def convert(src: str, out: str, *, format: Optional[str] = None, discriminator: 
     if discriminator is not None:
         dobj, _ = read_checkpoint(discriminator)
         dsd, dwhich = split_checkpoint(dobj)[0], None
-    options = dict(output_clamp=output_clamp, space=space, noise_mode=noise_mode,
+    options = dict(output_clamp=output_clamp, space=space, noise_mode=noise_mode, fused_scale=fused_scale,
                    conv_clamp=sg2.get("conv_clamp"), mapping_lr=sg2.get("mapping_lr", 0.01))
     if layer_list is not None:
         gspec, gtree, gsrc = sequential.sequential_generator(layouts.strip_module(gsd), layer_list)
@@ -308,6 +308,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--condition-dims", type=int, default=0, metavar="N",
                     help="a conditional DCGAN-family generator: its last N inputs are a one-hot label concatenated "
                          "after z (the weights cannot say; default 0). E-GBAS then runs with --label K over z only")
+    ap.add_argument("--fused-scale", action="store_true",
+                    help="a genforce PGGAN built with fused_scale=True (its up-sampling layers as transposed convs; "
+                         "not stored in the file; default off, as the genforce model zoo)")
     ap.add_argument("--output-clamp", action="store_true",
                     help="GAN-dissection proggan: clamp the output to [-1, 1] as its output_tanh option does")
     ap.add_argument("--conv-clamp", type=_clamp, default=AUTO, metavar="X|none",
@@ -328,7 +331,7 @@ def run(args) -> dict:
                    weights=args.weights, output_clamp=args.output_clamp, overwrite=args.overwrite,
                    conv_clamp=args.conv_clamp, mapping_lr=args.mapping_lr, space=args.space,
                    key=args.key, discriminator_key=args.discriminator_key, condition_dims=args.condition_dims,
-                   layers=args.layers)
+                   layers=args.layers, fused_scale=args.fused_scale)
 
 
 def summary(info: dict) -> str:

@@ -47,7 +47,8 @@ from gbas_jax.models.pggan import PGGANGenerator
 
 from .torch_pickle import CheckpointError
 
-LAYOUTS = ("pggan-zoo", "pggan-dissect", "dcgan-examples", "dcgan-wgan", "stylegan2")
+LAYOUTS = ("pggan-zoo", "pggan-dissect", "pggan-genforce", "pggan-interfacegan", "dcgan-examples", "dcgan-wgan",
+           "stylegan2")
 
 Sources = Dict[Tuple[str, ...], str]
 
@@ -246,6 +247,95 @@ def dissect_generator(sd: dict, config=None, output_clamp: bool = False):
     return spec, tree, src
 
 
+# -- PGGAN, genforce and InterFaceGAN -------------------------------------------------
+#
+# Both compute GAN dissection's proggan (pixel norm -> [x2 nearest] -> conv with
+# gain / sqrt(k^2 C_in) on the weight, unscaled bias -> LReLU 0.2; the to-RGB 1x1
+# conv with gain 1), under other names: genforce ``layer{m}.weight`` / ``.bias``,
+# InterFaceGAN ``layer{m}.conv.weight`` / ``layer{m}.wscale.bias``; one to-RGB layer
+# ``output{b}`` per resolution (the last one is the image at lod 0) and a ``lod``
+# entry.  genforce applies the latent's pixel norm twice (PN(PN(z)) = PN(z) to
+# float32 precision: |z|^2 / D = 1 after the first).  A fused up-sampling layer
+# (``fused_scale``) convolves the 3x3 weight summed over its four shifts as a
+# stride-2 transposed conv; that equals x2 nearest up-sampling then a 3x3 conv
+# with the weight flipped (genforce's ``(in, out, 3, 3)``, InterFaceGAN's
+# ``(3, 3, in, out)``), which is the dissect module's own up-sampling layer.
+
+def _check_lod(k: Keys):
+    if "lod" not in k:
+        raise CheckpointError(f"{k.what}: no 'lod' entry (a genforce / InterFaceGAN PGGAN has one)")
+    lod = float(k.get("lod").reshape(-1)[0])
+    if lod != 0.0:
+        raise CheckpointError(f"{k.what}: lod = {lod:g}: a checkpoint saved while growing; only finished models "
+                              "(lod 0, the final resolution) are supported")
+
+
+def _proggan_like(k: Keys, weight, bias, fused_weight, fused: bool, fused_kernel, output_clamp: bool, what: str):
+    """``weight(m)`` / ``bias(m)``: keys of layer ``m`` (0-based, ``output{b}`` for the
+    to-RGB layers via the same functions); ``fused_weight(m)``: the fused layer's key
+    and ``fused_kernel(w)`` its Flax kernel."""
+    _check_lod(k)
+    L = 0
+    while weight(f"layer{L}") in k or fused_weight(f"layer{L}") in k:
+        L += 1
+    if L < 2 or L % 2:
+        raise CheckpointError(f"generator: expected an even number >= 2 of {what} layers 'layer{{m}}', found {L}")
+    S = L // 2
+    w0 = k.get(weight("layer0"), 4)
+    d0, dz = int(w0.shape[0]), int(w0.shape[1])
+    if w0.shape[2:] != (4, 4):
+        raise CheckpointError(f"generator: {weight('layer0')!r} must be a 4x4 kernel, got {tuple(w0.shape)}")
+    widths = [d0] + [int(k.sd[weight(f"layer{2 * s + 1}")].shape[0]) for s in range(1, S)
+                     if weight(f"layer{2 * s + 1}") in k]
+    if len(widths) != S:
+        raise CheckpointError(f"generator: a {what} PGGAN of {L} layers lacks a second conv of some resolution")
+    out = f"output{S - 1}"
+    channels = int(k.get(weight(out), 4).shape[0])
+    res = 4 * 2 ** (S - 1)
+    tree: dict = {"params": {}}
+    src: Sources = {}
+    for m in range(L + 1):
+        name = f"layer{m}" if m < L else out
+        fused_here = m >= 2 and m % 2 == 0 and m < L and (
+            fused or (fused_weight(name) != weight(name) and fused_weight(name) in k))
+        key = fused_weight(name) if fused_here else weight(name)
+        w = k.get(key, 4)
+        cin = dz if m == 0 else widths[(m - 1) // 2]
+        if fused_here:
+            kernel = fused_kernel(w)
+        elif m == 0:
+            kernel = w[:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(dz, 16 * d0)
+        else:
+            if w.shape[1] != cin and w.shape[0] == cin and m % 2 == 0:
+                raise CheckpointError(f"generator: {key!r} has shape {tuple(w.shape)}: ({cin} inputs first) the "
+                                      "weight of a fused up-sampling layer; convert with --fused-scale")
+            kernel = _conv(w)
+        b = k.get(bias(name), 1)
+        _put(tree, src, ("params", f"linears_{m}", "kernel"), np.ascontiguousarray(kernel), key)
+        _put(tree, src, ("params", f"bias_{m}"), np.tile(b, 16) if m == 0 else b, bias(name))
+    k.finish(ignore=r"output\d+\.(conv\.weight|weight|bias|wscale\.bias)")
+    spec = {"type": "pggan", "layout": "dissect", "latent_dim": dz, "resolution": res, "channels": channels,
+            "widths": widths, "equalized": True, "normalization": True, "leak": 0.2,
+            "output_clamp": bool(output_clamp)}
+    return spec, tree, src
+
+
+def genforce_generator(sd: dict, config=None, output_clamp: bool = False, fused_scale: bool = False):
+    """genforce's ``PGGANGenerator`` (model zoo ``generator`` / ``generator_smooth``
+    and training checkpoints' ``models``); ``fused_scale`` as it was built (the zoo's
+    LSUN / CelebA-HQ models: not fused)."""
+    return _proggan_like(Keys(strip_module(sd), "generator"), lambda n: f"{n}.weight", lambda n: f"{n}.bias",
+                         lambda n: f"{n}.weight", fused_scale, _convT, output_clamp, "genforce")
+
+
+def interfacegan_generator(sd: dict, config=None, output_clamp: bool = False, fused_scale: bool = False):
+    """InterFaceGAN's ``PGGANGeneratorModel`` state dict (a fused layer stores
+    ``layer{m}.weight`` ``(3, 3, in, out)`` in place of ``layer{m}.conv.weight``)."""
+    return _proggan_like(Keys(strip_module(sd), "generator"), lambda n: f"{n}.conv.weight",
+                         lambda n: f"{n}.wscale.bias", lambda n: f"{n}.weight", False,
+                         lambda w: np.ascontiguousarray(w[::-1, ::-1]), output_clamp, "InterFaceGAN")
+
+
 # -- DCGAN --------------------------------------------------------------------------
 
 def _dcgan_generator_from(seq: List[Tuple[str, str, Optional[str]]], k: Keys):
@@ -403,10 +493,12 @@ def _stylegan2_generator(sd, config=None, **options):
 
 
 GENERATORS = {"pggan-zoo": zoo_generator, "pggan-dissect": dissect_generator,
+              "pggan-genforce": genforce_generator, "pggan-interfacegan": interfacegan_generator,
               "dcgan-examples": examples_generator, "dcgan-wgan": wgan_generator,
               "stylegan2": _stylegan2_generator}
 #: The options each layout's generator function takes (``convert``'s keyword arguments).
 OPTIONS = {"pggan-zoo": ("output_clamp",), "pggan-dissect": ("output_clamp",),
+           "pggan-genforce": ("output_clamp", "fused_scale"), "pggan-interfacegan": ("output_clamp",),
            "dcgan-examples": ("output_clamp",), "dcgan-wgan": ("output_clamp",),
            "stylegan2": ("conv_clamp", "mapping_lr", "space", "noise_mode")}
 def _stylegan2_discriminator(sd, config=None, **options):
@@ -426,6 +518,10 @@ def detect(sd: dict) -> str:
     keys = set(strip_module(sd))
     if any(key.startswith("formatLayer.") for key in keys):
         return "pggan-zoo"
+    if "layer0.conv.weight" in keys and "layer0.wscale.bias" in keys:
+        return "pggan-interfacegan"
+    if "layer0.weight" in keys and "output0.weight" in keys and "lod" in keys:
+        return "pggan-genforce"
     if "layer1.conv.weight" in keys:
         return "pggan-dissect"
     if any(_WG.fullmatch(key) for key in keys):
