@@ -24,6 +24,8 @@ import re
 import sys
 from typing import Callable, Dict, Tuple
 
+import numpy as np
+
 BEGIN = "<!-- generated: {name} (python -m benchmarks.pages) -->"
 END = "<!-- end generated: {name} -->"
 
@@ -85,6 +87,22 @@ def stylegan2_gpu(root) -> str:
         "the TFLOP/s column is BerOpt's floating-point work over the whole call's time, a lower bound on its rate.")
 
 
+def pggan_peers(root) -> str:
+    d = _load(root, "benchmarks", "results", "pggan_peers.json")
+    lines = ["| configuration | layout | taken | image | every layer's pre-activation (max) | mirror vs peer |",
+             "|---|---|---|---|---|---|"]
+    for r in d["results"]:
+        lines.append(f"| {r['name']} | `{r['layout']}` | `{r['taken']}` | {_e(r['image'])} | {_e(r['layers_max'])} "
+                     f"| {_e(r['mirror_image'])} |")
+    peers = "; ".join(f"{p['repository']} at {p['commit'][:8]}" for p in d["peers"].values())
+    v = d["versions"]
+    return "\n".join(lines) + (
+        f"\n\nLargest figure {_e(d['max'])} against a tolerance of {d['tolerance']:g} "
+        f"({'passed' if d['passed'] else 'FAILED'}); max|a - b| / max|b| with b the peer's output. "
+        f"Peers: {peers}. Command: `{d['command']}` (torch {v['torch']}, jax {v['jax']}, {v['backend']}; "
+        f"`benchmarks/results/pggan_peers.json`).")
+
+
 def _ms(x, digits=4) -> str:
     return f"{x['mean']:.{digits}f} ± {x['se']:.{digits}f}"
 
@@ -144,7 +162,45 @@ def reproduction(folder: str) -> Callable[[str], str]:
 
 
 #: The StyleGAN2 reproductions whose results are committed (docs/reproduction.md).
-REPRODUCTIONS = ("z",)
+REPRODUCTIONS = ("z", "w", "w-frozen")
+
+
+def stylegan2_spaces(root) -> str:
+    """The three StyleGAN2 reproductions side by side: region sizes and variation."""
+    runs = [(v, _load(root, "benchmarks", "results", "reproduce", f"stylegan2-mnist-{v}", "results.json"))
+            for v in REPRODUCTIONS]
+    names = {"z": "Z", "w": "W", "w-frozen": "W, styles above frozen"}
+    lines = ["| layer | view | kept boundaries | calibrated eps-L2 radius | E-GBAS image variation "
+             "| eps-L2 image variation | GB-RRT acceptance | Monte Carlo acceptance |",
+             "|---|---|---|---|---|---|---|---|"]
+    for layer in [str(x) for x in runs[0][1]["layers"]]:
+        for v, r in runs:
+            S, rows = r["summary"][layer], r["per_query"][layer]
+            eps = np.array([q["eps_l2"] for q in rows])
+            lines.append(f"| {layer} | {names[v]} | {S['num_kept']['mean']:.0f} | {eps.mean():.2f} ± "
+                         f"{eps.std(ddof=1) / np.sqrt(len(eps)):.2f} | {_ms(S['methods']['E-GBAS']['image_variation'])} "
+                         f"| {_ms(S['methods']['eps-L2']['image_variation'])} | {_ms(S['egbas_acceptance'], 3)} "
+                         f"| {_ms(S['mc_acceptance'], 3)} |")
+    return "\n".join(lines) + ("\n\nMean ± standard error over the 10 queries of each run; the radius is in "
+                               "the view's own latent coordinates (Z: N(0, I); W: u = (w - mu) / sigma, also unit "
+                               "variance per dimension). From the three `results.json` files above.")
+
+
+def stylegan2_boundaries(root) -> str:
+    """What the kept units of the shipped StyleGAN2 hold, from three sample records."""
+    lines = ["| layer | layer shape | kept boundaries | channels with a kept unit | image MSE, kept units only "
+             "| image MSE, dropped units only | samples | command |", "|---|---|---|---|---|---|---|---|"]
+    for layer in (2, 4, 6):
+        folder = os.path.join("benchmarks", "results", "stylegan2-mnist-boundaries", f"w-layer{layer}")
+        r = _load(root, folder, "record.json")
+        c = r["counts"]
+        chans = sum(1 for k in r["kept_per_channel"] if k)
+        lines.append(f"| {layer} | {' x '.join(map(str, r['layer_shape']))} | {c['kept_boundaries']:,} of "
+                     f"{c['units']:,} | {chans} of {len(r['kept_per_channel'])} | {r['held']['kept_error']:.4f} "
+                     f"| {r['held']['dropped_error']:.4f} | {c['samples']} | `gbas-jax sample --model "
+                     f"{r['model']} --space {r['space']} --layer {layer} --seed {r['seed']}` |")
+    return "\n".join(lines) + ("\n\nRecords: `benchmarks/results/stylegan2-mnist-boundaries/w-layerL/record.json` "
+                               f"({r['device']}).")
 
 
 def _folder_bytes(path) -> int:
@@ -169,10 +225,13 @@ def stylegan2_mnist_training(root) -> str:
 
 BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
     ("docs/models.md", "stylegan2-parity"): stylegan2_parity,
+    ("docs/models.md", "pggan-peers"): pggan_peers,
     ("docs/performance.md", "stylegan2-gpu"): stylegan2_gpu,
     ("docs/models.md", "stylegan2-mnist-training"): stylegan2_mnist_training,
     **{("docs/reproduction.md", f"stylegan2-mnist-{v}"): reproduction(f"benchmarks/results/reproduce/stylegan2-mnist-{v}")
        for v in REPRODUCTIONS},
+    ("docs/reproduction.md", "stylegan2-mnist-spaces"): stylegan2_spaces,
+    ("docs/reproduction.md", "stylegan2-mnist-boundaries"): stylegan2_boundaries,
 }
 
 

@@ -38,6 +38,8 @@ def test_one_process_run_and_merge(tmp_path, capsys):
         assert merged["num_samples"][i] == n
         np.testing.assert_array_equal(merged["samples"][i][:n], res.tree.accepted())
         np.testing.assert_array_equal(merged["indicator"][i], np.asarray(res.indicator))
+        np.testing.assert_allclose(merged["theta"][i], np.asarray(res.theta), rtol=1e-6)
+    assert merged["indicator"].dtype == np.int8 and merged["theta"].shape == (3, gen.layer_size(2))
     assert json.loads((out / "merged.json").read_text())["samples"] == int(merged["num_samples"].sum())
 
 

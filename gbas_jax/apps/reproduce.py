@@ -33,7 +33,7 @@ from ..io.checkpoint import Model, load_model
 from ..io.outputs import stamp
 from ..models import views
 from ..runtime.egbas import egbas
-from . import figures, settings
+from . import figures, kept_units, settings
 from .common import write_json
 from .evaluation import METHODS, evaluate_query
 from .markdown_report import report_markdown
@@ -49,12 +49,15 @@ def _mc_acceptance(gen, z0, layer, V, cfg, n, key):
 class ReproduceRun(NamedTuple):
     """What ``reproduce`` computed: ``results`` (the JSON: per-query rows and the
     summary), sample images of the first queries ``(layer, query, method) ->
-    (n, H, W, C)``, the first queries' images, and the Figure 4 data (or None)."""
+    (n, H, W, C)``, the first queries' images, the Figure 4 data (or None), and
+    per layer what BerOpt learned for every query: ``layer -> (theta (Q, D_l),
+    indicator (Q, D_l) int8)``."""
 
     results: dict
     kept_images: Dict[Tuple[int, int, str], np.ndarray]
     query_images: np.ndarray
     figure4: Optional[dict]
+    boundaries: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
 
 
 def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional[Sequence[int]] = None,
@@ -81,15 +84,20 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
     z0s = views.seeded_queries(gen, seed, queries)
 
     per_query = {layer: [] for layer in layers}
+    learned = {layer: ([], []) for layer in layers}
     keep = {}  # pictures: sample images of the first queries
     with tqdm(total=len(layers) * queries, desc="reproduce", disable=not progress) as bar:
         for layer in layers:
             for q in range(queries):
                 bar.set_postfix_str(f"layer {layer}, query {q}")
                 g = views.frozen_styles(gen, layer, z0s[q]) if frozen_styles else gen
-                row, imgs = _one_query(g, disc, layer, z0s[q], cfg, mc_proposals,
-                                       jax.random.fold_in(jax.random.key(seed + 1), layer * 100_003 + q))
+                row, imgs, res = _one_query(g, disc, layer, z0s[q], cfg, mc_proposals,
+                                            jax.random.fold_in(jax.random.key(seed + 1), layer * 100_003 + q))
                 row["query"] = q
+                row.update({k: v for k, v in kept_units.layer_record(g, layer, res.indicator).items()
+                            if k == "kept_per_channel"})
+                learned[layer][0].append(np.asarray(res.theta, np.float32))
+                learned[layer][1].append(np.asarray(res.indicator, np.int8))
                 per_query[layer].append(row)
                 if q < 3:
                     keep.update({(layer, q, name): im for name, im in imgs.items()})
@@ -97,6 +105,9 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
 
     results = {**stamp("reproduce"), "model": model.name, **views.record(gen, frozen_styles),
                "layers": list(layers), "queries": queries,
+               "layer_shapes": {str(l): [int(d) for d in gen.layer_shape(l)] for l in layers},
+               "boundary_files": "layer{L}/theta.npy and layer{L}/indicator.npy (int8): one row per query; "
+                                 "unit order row-major over layer_shapes[L]",
                "seed": seed, "config": dataclasses.asdict(cfg), "config_sources": dict(st.sources),
                "mc_proposals": mc_proposals, "device": jax.devices()[0].device_kind,
                "per_query": {str(k): v for k, v in per_query.items()},
@@ -106,7 +117,8 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
     if f4 is not None:
         results["figure4"] = f4["record"]
     results["seconds"] = round(time.perf_counter() - t_start, 1)
-    return ReproduceRun(results, keep, np.asarray(gen.generate(z0s[:3])), f4)
+    boundaries = {l: (np.stack(t), np.stack(v)) for l, (t, v) in learned.items()}
+    return ReproduceRun(results, keep, np.asarray(gen.generate(z0s[:3])), f4, boundaries)
 
 
 def _one_query(gen, disc, layer, z0, cfg, mc_proposals, key):
@@ -127,7 +139,7 @@ def _one_query(gen, disc, layer, z0, cfg, mc_proposals, key):
            "eps_l2": cal.eps_l2, "eps_linf": cal.eps_linf, "min_dist": info.min_dist,
            "max_dist": info.max_dist, "calibration_fallback": info.fallback,
            "egbas_seconds": ev.timings["egbas_s"], "methods": {name: ev.metrics[name] for name in METHODS}}
-    return row, ev.images
+    return row, ev.images, res
 
 
 def write_reproduce(run: ReproduceRun, out: str) -> dict:
@@ -139,6 +151,9 @@ def write_reproduce(run: ReproduceRun, out: str) -> dict:
         figures.figure6(run.kept_images, run.query_images, layers, os.path.join(tmp, "figure6.png"))
         if run.figure4 is not None:
             figures.figure4(run.figure4, os.path.join(tmp, "figure4.png"))
+        for layer, (theta, indicator) in run.boundaries.items():
+            os.makedirs(os.path.join(tmp, f"layer{layer}"))
+            kept_units.save(os.path.join(tmp, f"layer{layer}"), theta, indicator)
         with open(os.path.join(tmp, "report.md"), "w") as f:
             f.write(report_markdown(results))
         results["files"] = sorted(os.listdir(tmp)) + ["results.json"]

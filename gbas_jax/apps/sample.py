@@ -20,7 +20,7 @@ from ..io.checkpoint import Model, load_model
 from ..io.outputs import stamp
 from ..io.query_input import read_query_file
 from ..models import views
-from . import figures, health, settings
+from . import figures, health, kept_units, settings
 from .common import Progress, write_json
 from .evaluation import calibration_record, counts, evaluate_query, query_keys
 
@@ -30,7 +30,8 @@ class SampleRun(NamedTuple):
 
     record: the JSON record (settings, counts, calibration, metrics, timings);
     result: the :class:`~gbas_jax.EGBASResult`; latents: ``method -> (n, Dz)``;
-    images: ``method -> (n, H, W, C)``; query_image ``(1, H, W, C)``.
+    images: ``method -> (n, H, W, C)``; query_image ``(1, H, W, C)``; held: what
+    the kept and the dropped units decode to (:func:`gbas_jax.apps.kept_units.held`).
     """
 
     record: dict
@@ -38,6 +39,7 @@ class SampleRun(NamedTuple):
     latents: Dict[str, np.ndarray]
     images: Dict[str, np.ndarray]
     query_image: np.ndarray
+    held: Dict[str, np.ndarray]
 
 
 def compute_sample(model: Union[str, Model] = "dcgan-mnist", layer: int = 2, cfg=None, seed: int = 0,
@@ -78,6 +80,7 @@ def compute_sample(model: Union[str, Model] = "dcgan-mnist", layer: int = 2, cfg
         (None if query is None else [float(v) for v in z0]),
         "config": dataclasses.asdict(cfg), "config_sources": dict(st.sources),
         "counts": counts(res),
+        **kept_units.layer_record(gen, layer, res.indicator),
         "ber_loss": float(res.ber_loss), "kept_error": float(res.kept_error), "ber_objective": float(res.objective),
         "calibration": calibration_record(ev),
         "metrics": ev.metrics,
@@ -86,7 +89,9 @@ def compute_sample(model: Union[str, Model] = "dcgan-mnist", layer: int = 2, cfg
         "timings": {"load_s": model.load_seconds, **ev.timings},
     }
     record["timings"]["total_s"] = time.perf_counter() - t_all + (model.load_seconds if loaded_before else 0.0)
-    return SampleRun(record, res, ev.latents, ev.images, query_img)
+    held = kept_units.held(gen, layer, z0, res.indicator)
+    record["held"] = {"kept_error": held["kept_error"], "dropped_error": held["dropped_error"]}
+    return SampleRun(record, res, ev.latents, ev.images, query_img, held)
 
 
 def view_title(record: dict) -> str:
@@ -105,6 +110,12 @@ def write_sample(run: SampleRun, out: str, pictures: int = 12) -> dict:
     with atomic_folder(out) as tmp:
         figures.sample_figure(run.query_image, run.images, record["layer"], pictures,
                               os.path.join(tmp, "samples.png"), view=view_title(record))
+        kept_units.figure(run.held, run.result.indicator, record["layer_shape"], record["layer"],
+                          os.path.join(tmp, "boundaries.png"),
+                          title=f"{view_title(record) + ', ' if view_title(record) else ''}layer {record['layer']}: "
+                                f"{record['counts']['kept_boundaries']} of {record['counts']['units']} "
+                                "boundaries kept")
+        kept_units.save(tmp, run.result.theta, run.result.indicator)
         tree = run.result.tree
         np.save(os.path.join(tmp, "query.npy"), np.asarray(run.result.query))
         np.save(os.path.join(tmp, "egbas_samples.npy"), run.latents["E-GBAS"])

@@ -65,7 +65,8 @@ def run_share(model: Union[str, ModelFolder, Model], layer: int, cfg, queries: i
         if rows:
             res = jax.block_until_ready(egbas_batch_keys(gen, z0s[share], layer, cfg, keys[share]))
             part.update(samples=np.asarray(res.tree.samples), num_samples=np.asarray(res.tree.num_samples),
-                        indicator=np.asarray(res.indicator), num_kept=np.asarray(res.num_kept),
+                        indicator=np.asarray(res.indicator, np.int8), theta=np.asarray(res.theta, np.float32),
+                        num_kept=np.asarray(res.num_kept),
                         parents=np.asarray(res.tree.parents), num_rejected=np.asarray(res.tree.num_rejected))
             counts = {"no_kept_boundaries": int(np.sum(part["num_kept"] == 0)),
                       "too_few_samples": int(np.sum(part["num_samples"] < 2)),
