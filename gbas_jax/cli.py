@@ -26,7 +26,8 @@ import sys
 import threading
 from typing import Callable, List, Optional, get_args
 
-from .apps import boundaries, health, presets, reproduce, sample, sample_many, settings, train, train_stylegan2
+from .apps import (boundaries, health, presets, report_page, reproduce, sample, sample_many, settings, train,
+                   train_stylegan2)
 from .apps.markdown_report import report_markdown
 from .core.config import EGBASConfig, choices
 from .io import atomic, cache
@@ -145,6 +146,11 @@ def _common(p, *, model_default: str, out_default: str, job_output: bool = True,
     _cache_flag(p)
 
 
+def _report_flag(p):
+    p.add_argument("--report", action="store_true",
+                   help="also write index.html, an offline HTML page of the output (as gbas-jax report OUT)")
+
+
 def _view_flags(p, frozen: bool = True):
     """The generator view: a StyleGAN2's latent space, a conditional model's label."""
     p.add_argument("--space", choices=("z", "w"), default=None,
@@ -181,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(dcgan-mnist: 1..4, pggan-mnist: 1..8; default 2)")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="exit 0 even if the result is unusable (no boundary kept, fewer than 2 samples)")
+    _report_flag(p)
     _view_flags(p)
     add_config_flags(p)
 
@@ -214,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a small run: {quick['queries']} queries, layers {' '.join(map(str, quick['layers']))}, "
                         f"{quick['mc_proposals']} Monte Carlo proposals, and "
                         + ", ".join(f"{k}={v}" for k, v in quick["egbas"].items()))
+    _report_flag(p)
     _view_flags(p)
     add_config_flags(p)
 
@@ -231,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--process-id", type=_int_in(0), default=None, help="this process, 0..num-processes-1")
     _view_flags(p, frozen=False)
     add_config_flags(p)
+
+    p = sub.add_parser("report", help="an offline HTML page of a sample or reproduce output folder",
+                       description="Write FOLDER/index.html: one self-contained offline page (no script, no "
+                                   "network) of a folder gbas-jax sample or reproduce wrote: the query, the "
+                                   "boundary pictures, the sample grids, metrics, counts, settings and, for "
+                                   "reproduce, Tables 1-2, Figures 4, 6, 7 and the verdicts.")
+    p.add_argument("folder", metavar="FOLDER", help="an output folder of gbas-jax sample or reproduce")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
 
     p = sub.add_parser("merge", help="join the part files of a sample-many run",
                        description="Join RUN/part-*.npz into RUN/merged.npz (rows in query order); the parts "
@@ -307,6 +323,9 @@ def _run_sample(args) -> Callable[[], Outcome]:
         run = sample.compute_sample(load_model(model), args.layer, st, seed=args.seed, query=query,
                                     progress=not args.no_progress, **view)
         rec = sample.write_sample(run, out)
+        if args.report:
+            report_page.write_report(out)
+            rec = {**rec, "files": rec["files"] + ["index.html"]}
         return _folder_outcome(args, rec, sample.summary_table(rec))
     return job
 
@@ -349,6 +368,9 @@ def _run_reproduce(args, argv=()) -> Callable[[], Outcome]:
                                           progress=not args.no_progress, **view)
         run.results["command"] = "gbas-jax " + " ".join(argv)
         res = reproduce.write_reproduce(run, out)
+        if args.report:
+            report_page.write_report(out)
+            res = {**res, "files": res["files"] + ["index.html"]}
         return _folder_outcome(args, res, report_markdown(res).split("## Figures")[0].rstrip())
     return job
 
@@ -365,6 +387,17 @@ def _run_sample_many(args) -> Callable[[], Outcome]:
                                     overwrite=args.overwrite, progress=not args.no_progress, **view)
         return Outcome(rec, sample_many.share_summary(rec), f"wrote {rec['files'][0]} and {rec['files'][1]}",
                        rec["problems"])
+    return job
+
+
+def _run_report(args) -> Callable[[], Outcome]:
+    folder = args.folder
+    if not os.path.isdir(folder):
+        raise UsageError(f"{folder}: no such folder")
+
+    def job():
+        path = report_page.write_report(folder)
+        return Outcome({"report": os.path.abspath(path)}, f"report of {folder}", f"wrote {path}", [])
     return job
 
 
@@ -505,6 +538,7 @@ def _run_command(command: str, args, argv) -> int:
     runners = {"sample": _run_sample, "boundaries": _run_boundaries,
                "reproduce": lambda a: _run_reproduce(a, argv),
                "sample-many": _run_sample_many, "merge": _run_merge, "convert": _run_convert,
+               "report": _run_report,
                "train": lambda a: _run_train(a, argv)}
     try:
         try:

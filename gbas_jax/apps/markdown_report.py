@@ -51,6 +51,28 @@ def report_markdown(r: dict) -> str:
         lines.append(f"| {l} | {s['num_kept']['mean']:.0f} | {full} | {rel} | "
                      f"{_fmt(s['egbas_acceptance'], 3)} | {_fmt(s['mc_acceptance'], 3)} |")
     lines += ["", "## Do the paper's claims hold here?", ""]
+    lines += [f"- {v}" for v in verdicts(r)]
+    lines += ["", "## Figures", "", "Figure 7: query, epsilon-L2 samples, E-GBAS samples (first queries, each target layer).", "",
+              "![figure 7](figure7.png)", "",
+              "Figure 6: per row, the query's image, then the per-pixel standard deviation of its E-GBAS "
+              f"samples at target layers {', '.join(layers)} (one shared scale per row; brighter = more variation).", "",
+              "![figure 6](figure6.png)", ""]
+    if "figure4" in r:
+        f4 = r["figure4"]
+        lines += [f"Figure 4 (`{f4['model']}`, layer {f4['layer']}): accepted (black) and rejected (red) "
+                  f"samples, their mean (blue) and the L2 balls of the min ({f4['min_dist']:.3f}), max "
+                  f"({f4['max_dist']:.3f}) and calibrated ({f4['eps_l2']:.3f}) radius.", "",
+                  "![figure 4](figure4.png)", ""]
+    return "\n".join(lines)
+
+
+def verdicts(r: dict) -> list:
+    """One sentence per layer: do the paper's claims hold (``results.json`` of a
+    reproduce run)?"""
+    layers = [str(x) for x in r["layers"]]
+    S = r["summary"]
+    has_disc = "discriminator_similarity" in S[layers[0]]["methods"]["E-GBAS"]
+    out = []
     for l in layers:
         s = S[l]
         d = s["variation_difference_vs"]
@@ -59,7 +81,7 @@ def report_markdown(r: dict) -> str:
             " (by more than two standard errors of the paired difference against both baselines)" if not weak else
             " (but not by more than two standard errors against "
             + ", ".join(f"{b}: {d[b]['mean']:+.4f} ± {d[b]['se']:.4f}" for b in weak) + ")")
-        text = f"- Layer {l}: lower image variation than both baselines: {claim1}."
+        text = f"Layer {l}: lower image variation than both baselines: {claim1}."
         if has_disc:
             hs = s["egbas_highest_similarity_per_block"]
             text += (f" Higher discriminator similarity than both baselines at "
@@ -73,16 +95,5 @@ def report_markdown(r: dict) -> str:
         if s["incomplete_trees"]:
             text += (f" These verdicts rest on incomplete data: {s['incomplete_trees']} of {len(r['per_query'][l])} "
                      "trees stopped at max_iterations before they were full.")
-        lines.append(text)
-    lines += ["", "## Figures", "", "Figure 7: query, epsilon-L2 samples, E-GBAS samples (first queries, each target layer).", "",
-              "![figure 7](figure7.png)", "",
-              "Figure 6: per row, the query's image, then the per-pixel standard deviation of its E-GBAS "
-              f"samples at target layers {', '.join(layers)} (one shared scale per row; brighter = more variation).", "",
-              "![figure 6](figure6.png)", ""]
-    if "figure4" in r:
-        f4 = r["figure4"]
-        lines += [f"Figure 4 (`{f4['model']}`, layer {f4['layer']}): accepted (black) and rejected (red) "
-                  f"samples, their mean (blue) and the L2 balls of the min ({f4['min_dist']:.3f}), max "
-                  f"({f4['max_dist']:.3f}) and calibrated ({f4['eps_l2']:.3f}) radius.", "",
-                  "![figure 4](figure4.png)", ""]
-    return "\n".join(lines)
+        out.append(text)
+    return out

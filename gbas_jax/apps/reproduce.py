@@ -58,6 +58,7 @@ class ReproduceRun(NamedTuple):
     query_images: np.ndarray
     figure4: Optional[dict]
     boundaries: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+    held: Dict[int, dict] = {}
 
 
 def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional[Sequence[int]] = None,
@@ -85,6 +86,7 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
 
     per_query = {layer: [] for layer in layers}
     learned = {layer: ([], []) for layer in layers}
+    held = {}          # what the first query's kept and dropped units decode to, per layer
     keep = {}  # pictures: sample images of the first queries
     with tqdm(total=len(layers) * queries, desc="reproduce", disable=not progress) as bar:
         for layer in layers:
@@ -96,6 +98,8 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
                 row["query"] = q
                 row.update({k: v for k, v in kept_units.layer_record(g, layer, res.indicator).items()
                             if k == "kept_per_channel"})
+                if q == 0:
+                    held[layer] = kept_units.held(g, layer, z0s[q], res.indicator)
                 learned[layer][0].append(np.asarray(res.theta, np.float32))
                 learned[layer][1].append(np.asarray(res.indicator, np.int8))
                 per_query[layer].append(row)
@@ -118,7 +122,7 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
         results["figure4"] = f4["record"]
     results["seconds"] = round(time.perf_counter() - t_start, 1)
     boundaries = {l: (np.stack(t), np.stack(v)) for l, (t, v) in learned.items()}
-    return ReproduceRun(results, keep, np.asarray(gen.generate(z0s[:3])), f4, boundaries)
+    return ReproduceRun(results, keep, np.asarray(gen.generate(z0s[:3])), f4, boundaries, held)
 
 
 def _one_query(gen, disc, layer, z0, cfg, mc_proposals, key):
@@ -154,6 +158,11 @@ def write_reproduce(run: ReproduceRun, out: str) -> dict:
         for layer, (theta, indicator) in run.boundaries.items():
             os.makedirs(os.path.join(tmp, f"layer{layer}"))
             kept_units.save(os.path.join(tmp, f"layer{layer}"), theta, indicator)
+            if layer in run.held:
+                kept_units.figure(run.held[layer], indicator[0], results["layer_shapes"][str(layer)], layer,
+                                  os.path.join(tmp, f"layer{layer}", "boundaries.png"),
+                                  title=f"layer {layer}, query 0: {int(np.count_nonzero(indicator[0]))} of "
+                                        f"{indicator.shape[1]} boundaries kept")
         with open(os.path.join(tmp, "report.md"), "w") as f:
             f.write(report_markdown(results))
         results["files"] = sorted(os.listdir(tmp)) + ["results.json"]
