@@ -112,7 +112,7 @@ def compute_boundaries(model: Union[str, Model] = "dcgan-mnist-2d", layer: int =
     record = {**stamp("boundaries"), "model": model.name, "layer": layer, "seed": seed, "query": z0.tolist(),
               "config": dataclasses.asdict(cfg), "config_sources": dict(st.sources),
               "extent": extent, "resolution": resolution,
-              "units": int(res.theta.shape[0]), "kept_boundaries": int(res.num_kept),
+              "units": int(res.indicator.shape[0]), "kept_boundaries": int(res.num_kept),
               "ber_steps": int(res.ber_steps), "ber_converged": bool(res.ber_converged),
               "ber_objective": float(res.objective),
               "samples": n, "rejected": int(res.tree.num_rejected),

@@ -96,7 +96,7 @@ def counts(res: EGBASResult) -> dict:
     """The counts a record keeps of one query's result."""
     tree = res.tree
     n, proposals = int(tree.num_samples), int(tree.num_proposals)
-    return {"units": int(res.theta.shape[0]), "kept_boundaries": int(res.num_kept), "samples": n,
+    return {"units": int(res.indicator.shape[0]), "kept_boundaries": int(res.num_kept), "samples": n,
             "proposals": proposals, "acceptance_rate": (n - 1) / proposals if proposals else 0.0,
             "rejected": int(tree.num_rejected), "rrt_iterations": int(tree.iterations),
             "stop_reason": tree.stop().name.lower(), "rejected_overflow": bool(tree.rejected_overflow),

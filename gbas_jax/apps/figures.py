@@ -181,7 +181,7 @@ def boundaries_figure(run):
     rej = res.tree.stored_rejected()
     fig = plt.figure(figsize=(13, 7.2))
     gs = fig.add_gridspec(2, 6, height_ratios=[5, 1.25])
-    panels = ((all_b, "Greys", f"all {res.theta.shape[0]} boundaries of layer {layer}"),
+    panels = ((all_b, "Greys", f"all {res.indicator.shape[0]} boundaries of layer {layer}"),
               (kept_b, "Reds", f"the {int(res.num_kept)} kept by BerOpt, the region and GB-RRT"))
     for col, (count, cmap, title) in enumerate(panels):
         ax = fig.add_subplot(gs[0, 3 * col:3 * col + 3])

@@ -131,7 +131,7 @@ def _one_query(gen, disc, layer, z0, cfg, mc_proposals, key):
     ev = evaluate_query(gen, disc, layer, z0, cfg, keys=(k_run, k_l2, k_linf))
     res, cal, info = ev.result, ev.calibration, ev.calibration_info
     n = len(ev.latents["E-GBAS"])
-    row = {"query": None, "num_kept": int(res.num_kept), "units": int(res.theta.shape[0]),
+    row = {"query": None, "num_kept": int(res.num_kept), "units": int(res.indicator.shape[0]),
            "kept_error": float(res.kept_error), "ber_objective": float(res.objective),
            "ber_steps": int(res.ber_steps), "ber_converged": bool(res.ber_converged), "samples": n,
            "proposals": int(res.tree.num_proposals), "rejected": int(res.tree.num_rejected),

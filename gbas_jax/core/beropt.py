@@ -15,6 +15,12 @@ step, relaxed either by the binary concrete distribution
 :math:`m = \sigma((\text{logits} + \log u - \log(1-u)) / \tau)` or straight-through
 (hard :math:`\mathbb{1}[u < \theta]` forward, :math:`\partial\theta` backward).
 
+**Channel units** (``units="channel"``, beyond the paper): ``theta`` has one entry per
+channel ``(C,)`` and a channel's ``H x W`` positions share its mask; ``mean(theta)``
+is still the kept fraction of units.  A kept channel then constrains every unit of
+it in the region, ReLU units inactive at ``z0`` included (``V = -1``: they must stay
+inactive), so the indicator takes values in ``{-1, 0, +1}``.
+
 Units whose mask cannot change the output (ReLU units inactive at ``z0``) receive
 no gradient from the reconstruction term, so any ``lambda > 0`` drops them; for
 ReLU generators the indicator therefore takes values in ``{0, +1}``.
@@ -52,7 +58,7 @@ from .results import BerOptResult
 
 class BerOptState(NamedTuple):
     step: jax.Array          # () int32, optimiser steps taken
-    logits: jax.Array        # (D_l,)
+    logits: jax.Array        # (D_l,), or (C,) with channel units
     opt_state: Any
     loss: jax.Array          # () mean relaxed loss of the last block of steps
     keep: jax.Array          # (D_l,) bool, the hard mask 1[theta > p] at the last check
@@ -85,12 +91,32 @@ def _batch_of_one(h):
     return jax.tree_util.tree_map(lambda a: a[None], h)
 
 
+def num_logits(unit_shape, cfg: EGBASConfig) -> int:
+    """What BerOpt learns for units of ``unit_shape``: ``D_l`` keep-probabilities, or
+    in channel mode one per channel (the last axis; a flat layer's units are its
+    channels)."""
+    n = 1
+    for d in unit_shape:
+        n *= d
+    return int(unit_shape[-1]) if cfg.units == "channel" else n
+
+
+def unit_masks(masks, unit_shape):
+    """Masks ``(S, n)`` over what BerOpt learns as masks of the units: ``(S, *unit_shape)``,
+    or broadcastable to it in channel mode (``(S, 1, ..., 1, C)``: a channel's
+    positions share its mask)."""
+    if masks.shape[-1] == unit_shape[-1] and len(unit_shape) > 1:
+        return masks.reshape((masks.shape[0],) + (1,) * (len(unit_shape) - 1) + (unit_shape[-1],))
+    return masks.reshape((masks.shape[0],) + tuple(unit_shape))
+
+
 def _reconstruction_error(gen, h0, x0, layer, masks_flat, storage="float32"):
     """Per-mask MSE of the decoded images against ``x0`` (float32); the decoder runs
     on ``storage``'s dtype (see :mod:`gbas_jax.core.precision`).  ``h0`` is the
-    query's layer state; only its units are masked."""
+    query's layer state; only its units are masked (``masks_flat`` ``(S, n)``, per
+    unit or per channel: :func:`unit_masks`)."""
     u0 = gen.units(h0)
-    hm = gen.with_units(_batch_of_one(h0), u0[None] * masks_flat.reshape((-1,) + u0.shape))
+    hm = gen.with_units(_batch_of_one(h0), u0[None] * unit_masks(masks_flat, u0.shape))
     x = precision.cast(gen, storage).decode(precision.cast(hm, storage), layer).astype(jnp.float32)
     return jnp.mean((x - x0[None]) ** 2, axis=tuple(range(1, x.ndim)))
 
@@ -135,7 +161,7 @@ def _optimizer(cfg):
 
 
 def init(h0, x0, gen, layer: int, cfg: EGBASConfig) -> BerOptState:
-    logits = jnp.full((gen.units(h0).size,), _logit(jnp.float32(cfg.ber_init)), jnp.float32)
+    logits = jnp.full((num_logits(gen.units(h0).shape, cfg),), _logit(jnp.float32(cfg.ber_init)), jnp.float32)
     keep = jax.nn.sigmoid(logits) > cfg.threshold
     j0, _ = hard_objective(gen, h0, x0, layer, keep, cfg)
     return BerOptState(step=jnp.int32(0), logits=logits, opt_state=_optimizer(cfg).init(logits),

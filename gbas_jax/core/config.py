@@ -14,6 +14,7 @@ from .validation import finite_number, positive_int
 
 RELAXATIONS = ("concrete", "straight_through")
 REGION_PATHS = ("auto", "kept", "full")
+UNITS = ("element", "channel")
 
 
 def _field(default, help: str, group: str):
@@ -55,6 +56,10 @@ class EGBASConfig:
     temperature: float = _field(0.7, "temperature of the concrete relaxation", "BerOpt")
     ber_init: float = _field(0.55, "initial keep-probability of every unit (above threshold)", "BerOpt")
     threshold: float = _field(0.5, "p: a unit is kept when theta > p", "BerOpt")
+    units: Literal["element", "channel"] = _field(
+        "element", "what BerOpt keeps or drops: element (the paper's single activations) or channel (one "
+                   "keep-probability per channel of the layer, shared by its positions; a kept channel constrains "
+                   "every unit of it, inactive ones included)", "BerOpt")
     ber_precision: Literal["auto", "float32", "tf32", "bfloat16"] = _field(
         "auto", "precision of BerOpt's decoder passes (the region test is always float32): auto is float32 on a "
                 "CPU and tf32 on accelerators", "BerOpt")
@@ -103,6 +108,8 @@ class EGBASConfig:
             raise ValueError(f"EGBASConfig.region_path must be one of {REGION_PATHS}, got {self.region_path!r}")
         if self.ber_precision not in PRECISIONS:
             raise ValueError(f"EGBASConfig.ber_precision must be one of {PRECISIONS}, got {self.ber_precision!r}")
+        if self.units not in UNITS:
+            raise ValueError(f"EGBASConfig.units must be one of {UNITS}, got {self.units!r}")
         if self.relaxation not in RELAXATIONS:
             raise ValueError(f"EGBASConfig.relaxation must be one of {RELAXATIONS}, got {self.relaxation!r}")
         if isinstance(self.interval, (list, tuple)):

@@ -26,11 +26,18 @@ def halfspace_indicator(gen, z0, layer: int, theta, threshold=0.5) -> jax.Array:
     r""":math:`V^* = \mathbb{1}[\theta^* > p] \cdot \mathrm{sign}(a_l(z_0))`, int8 ``(D_l,)``.
 
     Args:
-      z0: query ``(Dz,)``; theta: keep-probabilities ``(D_l,)``; threshold: ``p``.
+      z0: query ``(Dz,)``; theta: keep-probabilities ``(D_l,)``, or ``(C,)`` per
+        channel (channel units: a kept channel keeps every unit of it, with its
+        sign at ``z0``, inactive units' ``-1`` included); threshold: ``p``.
     """
     layer = validation.check_layer(gen, layer)
     validation.check_latents(gen, z0, batched=False)
     threshold = validation.check_threshold(threshold)
+    shape = gen.layer_shape(layer)
+    n = getattr(theta, "shape", (None,))[0] if getattr(theta, "ndim", 0) == 1 else None
+    if n not in (gen.layer_size(layer), shape[-1]):
+        raise ValueError(f"theta must have shape ({gen.layer_size(layer)},) (units) or ({shape[-1]},) (channels) "
+                         f"for layer {layer}, got {getattr(theta, 'shape', type(theta).__name__)}")
     return compute_indicator(gen, jnp.asarray(z0, jnp.float32), layer, theta, threshold)
 
 
@@ -42,7 +49,11 @@ def compute_indicator(gen, z0, layer: int, theta, threshold) -> jax.Array:
 
 def _indicator(gen, z0, layer, theta, threshold):
     a0 = gen.boundary(z0[None], layer)[0]
-    return jnp.where(theta > threshold, sign_indicator(a0), jnp.int8(0))
+    keep = theta > threshold
+    if keep.shape[0] != a0.shape[0]:
+        # channel units: theta (C,) over NHWC units, whose channel is the fastest axis
+        keep = jnp.tile(keep, a0.shape[0] // keep.shape[0])
+    return jnp.where(keep, sign_indicator(a0), jnp.int8(0))
 
 
 def slack(a: jax.Array, signs: jax.Array) -> jax.Array:
