@@ -11,9 +11,8 @@ modes: channels are equal in size), the kept-unit error (MSE of the image decode
 from the kept units) and the units the indicator constrains (nonzero ``V``:
 channel mode adds a kept channel's inactive units).  Everything else is the
 model's recommended setting.  The summary compares the two modes at equal kept
-fraction: the channel-mode error interpolated (linearly in log fraction, between
-its grid points) at the element mode's kept fraction at the model's own
-``lambda``.  GB-RRT and Table 1 in channel mode come from ``gbas-jax reproduce
+fraction (:func:`summarise`): at each channel-mode point, the element-mode error
+interpolated (linearly in log fraction) at the same kept fraction.  GB-RRT and Table 1 in channel mode come from ``gbas-jax reproduce
 --units channel`` (docs/beropt.md).
 """
 
@@ -21,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import platform
 import shlex
 import subprocess
@@ -31,7 +31,7 @@ import numpy as np
 
 from .records import write_json
 
-LAMBDAS = {"element": (0.03, 0.1, 0.3, 1.0), "channel": (0.1, 0.3, 1.0, 3.0)}
+LAMBDAS = {"element": (0.01, 0.03, 0.1, 0.3, 1.0), "channel": (0.1, 0.3, 1.0, 3.0)}
 
 
 def _interp_log(xs, ys, x):
@@ -42,6 +42,43 @@ def _interp_log(xs, ys, x):
             t = 0.0 if x1 == x0 else (np.log(x) - np.log(x0)) / (np.log(x1) - np.log(x0))
             return float(y0 + t * (y1 - y0))
     return None
+
+
+def summarise(rows, element_lambda: float) -> dict:
+    """Per layer: the means per (mode, lambda), and the modes matched at equal kept
+    fraction: at each channel-mode point whose kept fraction lies within the
+    element-mode curve, the element-mode error interpolated there (in log fraction),
+    and at the element mode's own ``lambda`` the channel-mode error if its curve
+    brackets that fraction."""
+    out = {}
+    for layer in sorted({r["layer"] for r in rows}):
+        s = {}
+        for units in LAMBDAS:
+            s[units] = []
+            for lam in sorted({r["lambda"] for r in rows if r["layer"] == layer and r["units"] == units}):
+                sel = [r for r in rows if r["layer"] == layer and r["units"] == units and r["lambda"] == lam]
+                s[units].append({"lambda": lam, **{k: float(np.mean([r[k] for r in sel])) for k in
+                                                   ("kept_fraction", "kept_error", "objective",
+                                                    "constrained_fraction")},
+                                 "converged": sum(r["converged"] for r in sel), "queries": len(sel)})
+        el, ch = s["element"], s["channel"]
+        fe, ee = [c["kept_fraction"] for c in el], [c["kept_error"] for c in el]
+        s["matched"] = []
+        for c in ch:
+            e = _interp_log(fe, ee, c["kept_fraction"]) if c["kept_fraction"] > 0 else None
+            if e is not None:
+                s["matched"].append({"channel_lambda": c["lambda"], "kept_fraction": c["kept_fraction"],
+                                     "channel_error": c["kept_error"], "element_error": e,
+                                     "ratio": c["kept_error"] / e if e > 0 else None})
+        own = next((c for c in el if c["lambda"] == element_lambda), None)
+        if own is not None:
+            s["at_element_lambda"] = {"lambda": element_lambda, "kept_fraction": own["kept_fraction"],
+                                      "element_error": own["kept_error"],
+                                      "channel_error": _interp_log([c["kept_fraction"] for c in ch],
+                                                                   [c["kept_error"] for c in ch],
+                                                                   own["kept_fraction"])}
+        out[str(layer)] = s
+    return out
 
 
 def run(model: str, queries: int, command: str, progress: bool = True) -> dict:
@@ -76,25 +113,7 @@ def run(model: str, queries: int, command: str, progress: bool = True) -> dict:
                                      "constrained_fraction": float(np.count_nonzero(V) / D),
                                      "steps": int(r.steps), "converged": bool(r.converged)})
                         bar.update(1)
-    summary = {}
-    for layer in range(1, gen.num_layers + 1):
-        s = {}
-        for units, lams in LAMBDAS.items():
-            s[units] = []
-            for lam in lams:
-                sel = [r for r in rows if r["layer"] == layer and r["units"] == units and r["lambda"] == lam]
-                s[units].append({"lambda": lam, **{k: float(np.mean([r[k] for r in sel])) for k in
-                                                   ("kept_fraction", "kept_error", "objective",
-                                                    "constrained_fraction")}})
-        own = [r for r in rows if r["layer"] == layer and r["units"] == "element" and r["lambda"] == base.ber_lambda]
-        f = float(np.mean([r["kept_fraction"] for r in own])) if own else None
-        e = float(np.mean([r["kept_error"] for r in own])) if own else None
-        ch = s["channel"]
-        s["equal_fraction"] = {"element_lambda": base.ber_lambda, "kept_fraction": f, "element_error": e,
-                               "channel_error": None if f is None else _interp_log(
-                                   [c["kept_fraction"] for c in ch], [c["kept_error"] for c in ch], f),
-                               "channel_fractions": [c["kept_fraction"] for c in ch]}
-        summary[str(layer)] = s
+    summary = summarise(rows, base.ber_lambda)
     import jax as _jax
     own_commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     return {"command": command, "model": model, "queries": queries, "lambdas": LAMBDAS,
@@ -111,16 +130,23 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--summarise", metavar="FILE", help="recompute the summary of a results file from its rows")
     args = ap.parse_args(argv)
+    if args.summarise:
+        with open(args.summarise) as f:
+            data = json.load(f)
+        data["summary"] = summarise(data["rows"], data["settings"]["ber_lambda"])
+        write_json(args.summarise, data)
+        print(f"rewrote {args.summarise}")
+        return 0
     out = args.out or f"benchmarks/results/channel_units/{args.model}.json"
     data = run(args.model, args.queries, "python -m benchmarks.channel_units " + shlex.join(argv),
                progress=not args.no_progress)
     write_json(out, data)
     for layer, s in data["summary"].items():
-        q = s["equal_fraction"]
-        ce = "n/a" if q["channel_error"] is None else f"{q['channel_error']:.4f}"
-        print(f"layer {layer}: element kept {q['kept_fraction']:.3f}, error {q['element_error']:.4f}; "
-              f"channel at that fraction {ce}")
+        for m in s["matched"]:
+            print(f"layer {layer}: kept {m['kept_fraction']:.3f}: channel error {m['channel_error']:.4f}, "
+                  f"element {m['element_error']:.4f}")
     print(f"wrote {out} ({data['seconds']} s)")
     return 0
 

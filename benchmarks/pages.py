@@ -203,6 +203,38 @@ def stylegan2_boundaries(root) -> str:
                                f"({r['device']}).")
 
 
+def channel_units(model: str) -> Callable[[str], str]:
+    """BerOpt in channel and element mode at equal kept fraction, and the channel-mode
+    reproduction (GB-RRT acceptance, Table 1), for one model."""
+    def block(root) -> str:
+        d = _load(root, "benchmarks", "results", "channel_units", f"{model}.json")
+        r = _load(root, "benchmarks", "results", "channel_units", f"{model}-reproduce", "results.json")
+        lines = ["| layer | element mode: lambda -> kept fraction, kept-unit MSE | channel mode: lambda -> kept "
+                 "fraction, kept-unit MSE | at equal kept fraction: channel / element MSE |", "|---|---|---|---|"]
+        for layer, s in d["summary"].items():
+            el = "; ".join(f"{c['lambda']:g} -> {c['kept_fraction']:.3f}, {c['kept_error']:.4f}" for c in s["element"])
+            ch = "; ".join(f"{c['lambda']:g} -> {c['kept_fraction']:.3f}, {c['kept_error']:.4f}" for c in s["channel"])
+            m = "; ".join(f"{x['kept_fraction']:.3f}: {x['channel_error']:.4f} / {x['element_error']:.4f} "
+                          f"({x['ratio']:.0f}x)" for x in s["matched"]) or "no channel point inside the element range"
+            lines.append(f"| {layer} | {el} | {ch} | {m} |")
+        S = r["summary"]
+        lines += ["", f"Channel mode end to end (`{r['command']}`; {r['queries']} queries, {r['device']}, "
+                      f"{r['seconds']:.0f} s):", "",
+                  "| layer | kept boundaries (units of kept channels) | GB-RRT acceptance | trees not full "
+                  "| image variation E-GBAS / eps-L2 / eps-Linf | paired vs eps-L2 | paired vs eps-Linf |",
+                  "|---|---|---|---|---|---|---|"]
+        for l in [str(x) for x in r["layers"]]:
+            v = " / ".join(f"{S[l]['methods'][m]['image_variation']['mean']:.4f}" for m in ("E-GBAS", "eps-L2", "eps-Linf"))
+            lines.append(f"| {l} | {S[l]['num_kept']['mean']:.0f} | {_ms(S[l]['egbas_acceptance'], 3)} "
+                         f"| {S[l]['incomplete_trees']} of {len(r['per_query'][l])} | {v} "
+                         f"| {_pm(S[l]['variation_difference_vs']['eps-L2'])} "
+                         f"| {_pm(S[l]['variation_difference_vs']['eps-Linf'])} |")
+        return "\n".join(lines) + (f"\n\nBerOpt sweep: `{d['command']}` ({d['queries']} queries per point, "
+                                   f"{d['device']}, {d['seconds']:.0f} s; `benchmarks/results/channel_units/"
+                                   f"{model}.json`); kept fraction and MSE are means over the queries.")
+    return block
+
+
 def _folder_bytes(path) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
@@ -232,6 +264,7 @@ BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
        for v in REPRODUCTIONS},
     ("docs/reproduction.md", "stylegan2-mnist-spaces"): stylegan2_spaces,
     ("docs/reproduction.md", "stylegan2-mnist-boundaries"): stylegan2_boundaries,
+    **{("docs/beropt.md", f"channel-units-{m}"): channel_units(m) for m in ("dcgan-mnist", "pggan-mnist")},
 }
 
 

@@ -95,3 +95,23 @@ def test_sample_and_reproduce_in_channel_mode(tmp_path):
     assert sum(1 for k in rec["kept_per_channel"] if k) <= kept_channels
     gen = gb.load_pretrained("dcgan-mnist")
     assert bool(np.all(gb.in_region(gen, jnp.asarray(np.load(out / "egbas_samples.npy")), 2, jnp.asarray(V))))
+
+
+@pytest.mark.slow
+def test_reproduce_quick_in_channel_mode_with_report(tmp_path):
+    out = tmp_path / "r"
+    rc = main(["reproduce", "--quick", "--units", "channel", "--ber-lambda", "0.3", "--step-size", "0.05",
+               "--report", "--out", str(out), "--no-progress"])
+    assert rc in (0, 3)          # 3: a health problem of the tiny run, reported, not a crash
+    res = json.loads((out / "results.json").read_text())
+    assert res["config"]["units"] == "channel"
+    for layer in res["layers"]:
+        theta = np.load(out / f"layer{layer}" / "theta.npy")
+        V = np.load(out / f"layer{layer}" / "indicator.npy")
+        shape = res["layer_shapes"][str(layer)]
+        assert theta.shape == (res["queries"], shape[-1]) and V.shape == (res["queries"], int(np.prod(shape)))
+        kept = theta[0] > 0.5                     # whole channels: every position of a kept channel is nonzero
+        Vq = V[0].reshape(shape)
+        assert not Vq[..., ~kept].any()
+        assert np.count_nonzero(Vq[..., kept]) >= 0.99 * Vq[..., kept].size
+    assert (out / "index.html").is_file() and (out / f"layer{res['layers'][0]}" / "boundaries.png").is_file()
