@@ -123,6 +123,100 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
             "objective": objective, "reached": reached}
 
 
+def ber_opt_library(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
+                    target: float | None = None, check_every: int = 0) -> dict:
+    """The library's BerOpt (:mod:`gbas_jax.core.beropt`) in PyTorch, step for step:
+    Adam with ``(ber_b1, ber_b2)``, the learning rate held at ``ber_lr`` for
+    ``ber_lr_hold`` steps then decaying as ``exp(-(t - hold) / ber_lr_decay)``
+    (optax's schedule counts the updates already made), ``S`` masks in one forward,
+    and every ``ber_check`` steps a check of the hard mask: stable when at most
+    ``ber_flip_tol * n`` units crossed the threshold and ``J`` moved by at most
+    ``ber_tol`` (relative); converged after ``ceil(ber_window / ber_check)`` stable
+    checks in a row; the iterate with the lowest ``J`` at a check is returned.
+    The loss stays on the device between checks (no per-step host sync: the
+    algorithm reads it only as the last block's mean).  ``check_every`` /
+    ``target``: stop at the first check with ``J <= target`` (checks are every
+    ``ber_check`` steps; ``check_every`` is accepted for the common signature)."""
+    del check_every
+    S = cfg.ber_samples
+    with torch.no_grad():
+        h0 = net.features(z0[None], layer)
+        x0 = net.decode_nchw(h0, layer)
+    u0 = net.units(h0)
+    logits = torch.full(u0.shape[1:], _logit(cfg.ber_init), dtype=u0.dtype, device=u0.device,
+                        requires_grad=True)
+    opt = torch.optim.Adam([logits], lr=cfg.ber_lr, betas=(cfg.ber_b1, cfg.ber_b2))
+
+    def lr_at(count):
+        if cfg.ber_lr_decay == 0:
+            return cfg.ber_lr
+        return cfg.ber_lr * float(np.exp(-max(count - cfg.ber_lr_hold, 0) / cfg.ber_lr_decay))
+
+    def objective_of(keep):
+        with torch.no_grad():
+            err = torch.mean((net.decode_nchw(masked(net, h0, keep.to(u0.dtype)[None]), layer) - x0) ** 2)
+            return float(err + cfg.ber_lambda * torch.mean(keep.to(u0.dtype)))
+
+    u = torch.empty((S,) + tuple(u0.shape[1:]), dtype=u0.dtype, device=u0.device)
+    concrete = cfg.relaxation == "concrete"
+    keep = torch.sigmoid(logits.detach()) > cfg.threshold
+    objective = objective_of(keep)
+    best_objective, best_logits = objective, logits.detach().clone()
+    stable, converged, reached, t = 0, False, False, 0
+    needed = -(-cfg.ber_window // cfg.ber_check)
+    block_loss = torch.zeros((), dtype=u0.dtype, device=u0.device)
+    last_loss = float("nan")
+    while t < cfg.ber_steps and not converged and not reached:
+        n = min(cfg.ber_check, cfg.ber_steps - t)
+        block_loss.zero_()
+        for _ in range(n):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(t)
+            opt.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                torch.rand(u.shape, generator=generator, out=u)
+                u.mul_(1.0 - 2e-6).add_(1e-6)
+                if concrete:
+                    noise = torch.log(u) - torch.log1p(-u)
+            if concrete:
+                m = torch.sigmoid((logits + noise) / cfg.temperature)
+            else:
+                theta = torch.sigmoid(logits)
+                m = (u < theta).to(u0.dtype) + theta - theta.detach()
+            x = net.decode_nchw(masked(net, h0, m), layer)
+            loss = torch.mean((x - x0) ** 2) + cfg.ber_lambda * torch.mean(torch.sigmoid(logits))
+            loss.backward()
+            opt.step()
+            block_loss += loss.detach()
+            t += 1
+        new_keep = torch.sigmoid(logits.detach()) > cfg.threshold
+        j = objective_of(new_keep)                               # the check's sync
+        flips = int(torch.sum(new_keep != keep))
+        ok = flips <= cfg.ber_flip_tol * new_keep.numel() and abs(j - objective) <= cfg.ber_tol * max(
+            abs(objective), 1e-12)
+        stable = stable + 1 if ok else 0
+        keep, objective = new_keep, j
+        last_loss = float(block_loss) / n
+        if j < best_objective:
+            best_objective, best_logits = j, logits.detach().clone()
+        converged = stable >= needed and cfg.ber_tol > 0
+        reached = target is not None and j <= target
+    with torch.no_grad():
+        theta = torch.sigmoid(best_logits)
+        keep = theta > cfg.threshold
+        kept_error = float(torch.mean((net.decode_nchw(masked(net, h0, keep.to(u0.dtype)[None]), layer) - x0) ** 2))
+    return {"theta": net.to_jax_order(theta.reshape(-1).cpu().numpy(), layer).copy(), "loss": last_loss,
+            "steps": t, "converged": bool(converged), "kept_error": kept_error, "forward_passes": t,
+            "objective": kept_error + cfg.ber_lambda * float(torch.mean(keep.to(u0.dtype))), "reached": reached}
+
+
+#: The BerOpt variants the reference runs: the library's algorithm (same optimiser,
+#: schedule, checks and stop rule as gbas-jax: the like-for-like comparison) and the
+#: paper's plain one (PyTorch's Adam at its default betas, a constant learning rate,
+#: the loss-window stop).
+BEROPTS = {"library": ber_opt_library, "paper": ber_opt}
+
+
 # ---------------------------------------------------------------------------
 # Region test
 # ---------------------------------------------------------------------------
@@ -289,20 +383,26 @@ def gb_rrt(net: MirrorBase, z0: torch.Tensor, layer: int, V, cfg, generator: tor
 # ---------------------------------------------------------------------------
 def run(gen_jax, z0, layer: int, cfg, seed: int, V=None, max_iterations: int | None = None,
         device="cpu", net: MirrorBase | None = None, fold_bn: bool = True, channels_last: bool = True,
-        num_threads: int | None = None) -> dict:
+        num_threads: int | None = None, beropt: str = "paper") -> dict:
     """Vectorised E-GBAS in PyTorch: BerOpt (S masks batched), indicator, GB-RRT.
 
     Args and returns as :func:`benchmarks.reference_torch.run` (``max_iterations``
     defaults to ``cfg.max_iterations``, of ``K`` candidates each; the returned
     dict also has ``num_dropped`` and ``band_rechecks``); when the mirror is built
     here, ``fold_bn`` folds the BatchNorm into its linear maps and
-    ``channels_last`` stores its activations physically NHWC.
+    ``channels_last`` stores its activations physically NHWC.  ``beropt``: which
+    BerOpt (:data:`BEROPTS`): ``"paper"`` (the default so far) or ``"library"``
+    (gbas-jax's algorithm); the record names it.
     """
+    if beropt not in BEROPTS:
+        raise ValueError(f"beropt must be one of {sorted(BEROPTS)}, got {beropt!r}")
     t0 = time.perf_counter()
     if net is None:
         net = torch_mirror.from_jax(gen_jax, fold=fold_bn, channels_last=channels_last).to(device)
-    return _run("batched_torch", ber_opt, gb_rrt, net, time.perf_counter() - t0, z0, layer, cfg, seed,
-                V, max_iterations, device, num_threads)
+    out = _run("batched_torch", BEROPTS[beropt], gb_rrt, net, time.perf_counter() - t0, z0, layer, cfg, seed,
+               V, max_iterations, device, num_threads)
+    out["beropt"] = beropt
+    return out
 
 
 def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: MirrorBase | None = None,
@@ -318,4 +418,4 @@ def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: Mirror
     return _compare_region_test(gen_jax, layer, V, z, margin, lambda zt, V_: in_region(net, zt, layer, V_))
 
 
-__all__ = ["Region", "ber_opt", "check_same_region_test", "gb_rrt", "in_region", "run"]
+__all__ = ["BEROPTS", "Region", "ber_opt", "ber_opt_library", "check_same_region_test", "gb_rrt", "in_region", "run"]
