@@ -45,6 +45,7 @@ decode's forward and backward pass.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -102,10 +103,11 @@ def num_logits(unit_shape, cfg: EGBASConfig) -> int:
 
 
 def unit_masks(masks, unit_shape):
-    """Masks ``(S, n)`` over what BerOpt learns as masks of the units: ``(S, *unit_shape)``,
-    or broadcastable to it in channel mode (``(S, 1, ..., 1, C)``: a channel's
-    positions share its mask)."""
-    if masks.shape[-1] == unit_shape[-1] and len(unit_shape) > 1:
+    """Masks ``(S, ...)`` of what BerOpt learns, as masks of the units: ``(S, *unit_shape)``
+    when they hold one value per unit (in any shape), else, one per channel,
+    broadcastable to it (``(S, 1, ..., 1, C)``: a channel's positions share its mask)."""
+    per_mask = masks.size // masks.shape[0]
+    if per_mask != math.prod(unit_shape) and per_mask == unit_shape[-1]:
         return masks.reshape((masks.shape[0],) + (1,) * (len(unit_shape) - 1) + (unit_shape[-1],))
     return masks.reshape((masks.shape[0],) + tuple(unit_shape))
 
