@@ -264,6 +264,7 @@ BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
        for v in REPRODUCTIONS},
     ("docs/reproduction.md", "stylegan2-mnist-spaces"): stylegan2_spaces,
     ("docs/reproduction.md", "stylegan2-mnist-boundaries"): stylegan2_boundaries,
+    **{("docs/beropt.md", f"channel-units-{m}"): channel_units(m) for m in ("dcgan-mnist", "pggan-mnist")},
 }
 
 
