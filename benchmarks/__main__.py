@@ -58,20 +58,27 @@ def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool, e2e_queries=No
         jobs += [dict(kind="beropt", group="targets", model=m, layer=2, steps=10 if quick else 50, impl=i)
                  for i in impls]
         jobs.append(dict(kind="kept", group="kept", model=m, layer=2))
-    # BerOpt time to objective on the trained model: 3 queries, layers 2 and 4.
-    tto_impls = ("jax",) + (torch_impls if has_torch else ())
+    # BerOpt time to objective on the trained model: 3 queries, layers 2 and 4.  Two
+    # questions (issue 24): (a) the implementation, one algorithm: gbas-jax's BerOpt
+    # in gbas-jax and in batched PyTorch; (b) the algorithm, one implementation: the
+    # paper's plain BerOpt and the library's, both in gbas-jax.  The sequential
+    # reference runs the paper's algorithm ("vs the paper's algorithm").
+    tto_runs = [("jax", "library"), ("jax", "paper")]
+    if has_torch:
+        tto_runs += [("batched_torch", "library"), ("reference_torch", "paper")]
     for layer in ((2,) if quick else (2, 4)):
         for q in ((0,) if quick else (0, 1, 2)):
             jobs += [dict(kind="tto", group="targets", model="dcgan-mnist", layer=layer, query=q,
-                          cap=60 if quick else 3000, impl=i) for i in tto_impls]
+                          cap=60 if quick else 3000, impl=i, algorithm=a) for i, a in tto_runs]
     q = 4 if quick else (e2e_queries or 64)
-    # End to end: gbas-jax at its defaults (BerOpt until it converges); PyTorch with
-    # the plain BerOpt (300 steps of 8 masks, as the library ran before).
+    # End to end, one algorithm: the library's defaults (BerOpt until it converges) in
+    # gbas-jax and in batched PyTorch (queries one after another).
     jobs.append(dict(kind="batch", group="targets", model=models[0], layer=2, queries=q, impl="jax",
-                     ber_steps=100 if quick else 2000, capacity=n_main))
+                     ber_steps=100 if quick else 2000, capacity=n_main, algorithm="library"))
     if has_torch and has_torch_mirror(models[0]):
         jobs.append(dict(kind="batch", group="targets", model=models[0], layer=2, queries=2 if quick else (e2e_queries or 8),
-                         impl="batched_torch", ber_steps=30 if quick else 300, capacity=n_main))
+                         impl="batched_torch", ber_steps=100 if quick else 2000, capacity=n_main,
+                         algorithm="library"))
     if not quick:
         # StyleGAN2 (the mirror's weights): GB-RRT at two layers, BerOpt per step at one
         sg2 = "stylegan2-64"
@@ -92,6 +99,8 @@ def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool, e2e_queries=No
     for k in ((8, 32) if quick else (8, 32, 128)):
         for i in ("jax",) + torch_impls[:1]:
             jobs.append(dict(kind="rrt", group="proposals", model=m0, layer=2, capacity=n_main, proposals=k, impl=i))
+    # (b) the algorithm: GB-RRT with one proposal per iteration (the paper's), in gbas-jax
+    jobs.append(dict(kind="rrt", group="proposals", model=m0, layer=2, capacity=n_main, proposals=1, impl="jax"))
     layer_models = list(models) + ([] if quick else ["pggan64"])
     for m in layer_models:
         for layer in ((1, 2) if quick else (1, 2, 3, 4)):
@@ -121,8 +130,9 @@ def run_job(job, device, kept_fraction, cache, quick=False):
     impl, kind = job.get("impl"), job["kind"]
     if kind == "tto":
         return dict(job, **_tto(job, gen, device))
-    # BerOpt per step and PyTorch end to end: the plain algorithm; gbas-jax end to end: its defaults.
-    base = suite.PLAIN if kind == "beropt" or (kind == "batch" and impl != "jax") else gb.EGBASConfig()
+    # BerOpt per step: the plain algorithm in every implementation (fixed steps); end to
+    # end: the library's defaults in every implementation.
+    base = suite.PLAIN if kind == "beropt" else gb.EGBASConfig()
     window = min(base.ber_window, job.get("ber_steps", base.ber_steps))
     cfg = base.replace(capacity=job.get("capacity", 500), proposals=job.get("proposals", 32),
                        ber_steps=job.get("ber_steps", base.ber_steps), ber_window=window,
@@ -152,7 +162,8 @@ def run_job(job, device, kept_fraction, cache, quick=False):
         if job["model"] != "dcgan-mnist":   # random models: a lambda that keeps some units
             cfg = dataclasses.replace(cfg, ber_lambda=0.01)
         out.update(suite.jax_batch(gen, z0s, layer, cfg) if impl == "jax"
-                   else suite.torch_batch(impl, gen, np.asarray(z0s), layer, cfg, device=device))
+                   else suite.torch_batch(impl, gen, np.asarray(z0s), layer, cfg, device=device,
+                                          beropt=job.get("algorithm", "paper")))
     elif kind == "kept":
         out.update(suite.kept_savings(gen, layer, jnp.asarray(V)))
     return out
@@ -168,8 +179,11 @@ def _tto(job, gen, device) -> dict:
     row = next(r for r in ref["rows"] if r["layer"] == job["layer"] and r["query"] == job["query"])
     target = 1.03 * row["runs"]["old-3000"]["objective"]
     z0 = np.asarray(jax.random.normal(jax.random.key(7), (3, gen.latent_dim)), np.float32)[job["query"]]
-    out = (suite.jax_time_to_objective(gen, z0, job["layer"], target, job["cap"]) if job["impl"] == "jax"
-           else suite.torch_time_to_objective(job["impl"], gen, z0, job["layer"], target, job["cap"], device))
+    algorithm = job.get("algorithm", "library" if job["impl"] == "jax" else "paper")
+    out = (suite.jax_time_to_objective(gen, z0, job["layer"], target, job["cap"], algorithm=algorithm)
+           if job["impl"] == "jax" else
+           suite.torch_time_to_objective(job["impl"], gen, z0, job["layer"], target, job["cap"], device,
+                                         algorithm=algorithm))
     return dict(out, target=target, plain_3000_objective=row["runs"]["old-3000"]["objective"])
 
 
@@ -182,15 +196,23 @@ def _speedups(records):
         return tuple(r.get(k) for k in fields)
     by = {}
     for r in records:
-        by.setdefault(key(r), {})[r.get("impl")] = r
+        by.setdefault(key(r), {})[(r.get("impl"), r.get("algorithm"))] = r
     for group in by.values():
-        j = group.get("jax")
+        # (a) gbas-jax against each reference: the same algorithm where the reference
+        # runs it (batched_torch, "library"), else the paper's (reference_torch).
+        j = group.get(("jax", "library")) or group.get(("jax", None))
         if j is None:
             continue
+        paper = group.get(("jax", "paper"))
+        if paper is not None and paper.get("tto_s") and j.get("tto_s") and j.get("reached"):
+            # (b) the algorithm's gain, both in gbas-jax
+            j["algorithm_gain"] = paper["tto_s"] / j["tto_s"]
+            j["algorithm_gain_is_lower_bound"] = not paper.get("reached")
         for impl in ("batched_torch", "reference_torch"):
-            t = group.get(impl)
+            t = next((group[k] for k in ((impl, "library"), (impl, None), (impl, "paper")) if k in group), None)
             if t is None:
                 continue
+            j[f"vs_{impl}_algorithm"] = t.get("algorithm") or "paper"
             # GB-RRT: membership tests (candidates) per second, so that the luck of
             # the draw (how many candidates a tree needs) does not count; the
             # accepted-samples rate is reported beside it.
@@ -204,6 +226,17 @@ def _speedups(records):
                 # If the reference never reached the target, its time is a lower bound: so is the ratio.
                 j[f"speedup_vs_{impl}"] = t["tto_s"] / j["tto_s"]
                 j[f"speedup_vs_{impl}_is_lower_bound"] = not t.get("reached")
+
+
+def _rrt_algorithm_gains(records):
+    """(b) for GB-RRT: each gbas-jax proposals-sweep row's accepted samples per second
+    over the one-proposal run's (the paper's algorithm), same model and layer."""
+    rows = [r for r in records if r.get("group") == "proposals" and r["kind"] == "rrt" and r.get("impl") == "jax"]
+    for r in rows:
+        one = next((o for o in rows if o["proposals"] == 1 and o["model"] == r["model"] and o["layer"] == r["layer"]),
+                   None)
+        if one is not None and one.get("accepted_per_s"):
+            r["gain_vs_one_proposal"] = r["accepted_per_s"] / one["accepted_per_s"]
 
 
 def _fmt(x, nd=3):
@@ -224,7 +257,7 @@ def report(records, machine, args, elapsed) -> str:
     cols_rrt = ["model", "layer", "capacity", "proposals", "latent_dim", "impl", "region", "num_kept", "path",
                 "accepted", "candidates", "rrt_s", "accepted_per_s", "candidates_per_s", "efficiency", "nn_s",
                 "compile_s", "speedup_vs_batched_torch", "speedup_vs_reference_torch",
-                "accepted_speedup_vs_batched_torch", "accepted_speedup_vs_reference_torch"]
+                "accepted_speedup_vs_batched_torch", "accepted_speedup_vs_reference_torch", "gain_vs_one_proposal"]
     cols_ber = ["model", "layer", "impl", "ber_steps", "ber_s", "ber_steps_per_s", "ber_efficiency",
                 "ber_compile_s", "speedup_vs_batched_torch", "speedup_vs_reference_torch"]
     cols_batch = ["model", "layer", "impl", "queries", "ber_steps", "capacity", "mean_ber_steps", "mean_iterations",
@@ -248,13 +281,18 @@ def report(records, machine, args, elapsed) -> str:
     table("Targets: GB-RRT (N = capacity, K = proposals)", sel("targets", "rrt"), cols_rrt)
     table("Targets: BerOpt per step (the plain algorithm in all three, fixed step count)",
           sel("targets", "beropt"), cols_ber)
-    table("Targets: BerOpt time to objective (J <= 1.03 x the plain algorithm's J after 3,000 steps; "
-          "gbas-jax at its defaults, PyTorch plain; J checked every 10 steps)", sel("targets", "tto"),
-          ["model", "layer", "query", "impl", "target", "reached", "tto_steps", "tto_s", "final_objective",
-           "speedup_vs_batched_torch", "speedup_vs_batched_torch_is_lower_bound", "speedup_vs_reference_torch",
-           "speedup_vs_reference_torch_is_lower_bound"])
-    table("Targets: end to end, egbas_batch (PyTorch: queries one after another)", sel("targets", "batch"),
-          cols_batch)
+    table("Targets: BerOpt time to objective (J <= 1.03 x the plain algorithm's J after 3,000 steps; J "
+          "checked every 10 steps). (a) implementation, one algorithm: speedup_vs_batched_torch (both run "
+          "the library's BerOpt); vs the paper's algorithm: speedup_vs_reference_torch (the plain BerOpt in "
+          "PyTorch). (b) the algorithm, one implementation: algorithm_gain (gbas-jax's plain BerOpt time over "
+          "its library BerOpt time)", sel("targets", "tto"),
+          ["model", "layer", "query", "impl", "algorithm", "target", "reached", "tto_steps", "tto_s",
+           "final_objective", "speedup_vs_batched_torch", "speedup_vs_batched_torch_is_lower_bound",
+           "speedup_vs_reference_torch", "speedup_vs_reference_torch_is_lower_bound", "algorithm_gain",
+           "algorithm_gain_is_lower_bound"])
+    table("Targets: end to end, the library's defaults in every implementation (egbas_batch; PyTorch: "
+          "queries one after another, the library's BerOpt)", sel("targets", "batch"),
+          cols_batch + ["algorithm"])
     table("StyleGAN2 64x64 (mirror weights, Z space): GB-RRT", sel("stylegan2", "rrt"), cols_rrt)
     table("StyleGAN2 64x64: BerOpt per step (the plain algorithm, fixed step count)", sel("stylegan2", "beropt"),
           cols_ber)
@@ -351,6 +389,7 @@ def main(argv=None):
             import torch
             torch.backends.cuda.matmul.allow_tf32 = args.precision == "default"
             torch.backends.cudnn.allow_tf32 = args.precision == "default"
+            torch.backends.cudnn.benchmark = args.device == "cuda"        # PyTorch at its best on a GPU
             torch.set_num_threads(args.torch_threads or os.cpu_count())   # frozen, and recorded
         except ImportError:
             print("torch is not installed: measuring gbas-jax only (pip install torch)", file=sys.stderr)
@@ -377,12 +416,16 @@ def main(argv=None):
         records.append(run_job(job, args.device, args.kept_fraction, cache, args.quick))
     elapsed = time.perf_counter() - t0
     _speedups(records)
+    _rrt_algorithm_gains(records)
     files = plots(records, args.out)
     text = report(records, machine, args, elapsed)
     settings = {k: v for k, v in vars(args).items() if k != "argv"}
+    import subprocess
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
     write_json(os.path.join(args.out, "results.json"),
-               {"machine": machine, "settings": settings, "argv": argv, "elapsed_s": elapsed,
-                "records": records, "plots": files})
+               {"command": "python -m benchmarks " + " ".join(argv), "git_commit": commit, "machine": machine,
+                "settings": settings, "argv": argv, "elapsed_s": elapsed, "records": records, "plots": files})
     write_text(os.path.join(args.out, "report.md"), text)
     print(text)
     print(f"wrote {args.out}/results.json, report.md, {', '.join(files)}")

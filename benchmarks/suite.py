@@ -289,18 +289,22 @@ def jax_batch(gen, z0s, layer, cfg, repeats=2) -> dict:
                 efficiency=bound / t, peak_device_bytes=stats.get("peak_bytes_in_use"))
 
 
-def torch_batch(impl: str, gen, z0s, layer, cfg, device="cpu") -> dict:
-    """The PyTorch way to run many queries: one after another."""
+def torch_batch(impl: str, gen, z0s, layer, cfg, device="cpu", beropt: str = "paper") -> dict:
+    """The PyTorch way to run many queries: one after another.  ``beropt``:
+    ``batched_torch``'s BerOpt variant (``"library"``: gbas-jax's algorithm)."""
     from . import batched_torch, reference_torch
     mod = reference_torch if impl == "reference_torch" else batched_torch
+    kw = {"beropt": beropt} if impl == "batched_torch" else {}
     net = _net(impl, gen, device)
-    mod.run(gen, np.asarray(z0s[0]), layer, dataclasses.replace(cfg, ber_steps=3, capacity=8), 1, device=device,
-            net=net)
+    mod.run(gen, np.asarray(z0s[0]), layer, dataclasses.replace(cfg, ber_steps=3, ber_tol=0.0, capacity=8), 1,
+            device=device, net=net, **kw)           # warm-up
     t0 = time.perf_counter()
+    steps = []
     for i in range(z0s.shape[0]):
-        mod.run(gen, np.asarray(z0s[i]), layer, cfg, i, device=device, net=net)
+        steps.append(mod.run(gen, np.asarray(z0s[i]), layer, cfg, i, device=device, net=net, **kw)["ber_steps"])
     t = time.perf_counter() - t0
-    return dict(impl=impl, queries=int(z0s.shape[0]), batch_s=t, queries_per_s=z0s.shape[0] / t)
+    return dict(impl=impl, algorithm=beropt if impl == "batched_torch" else "paper", queries=int(z0s.shape[0]),
+                batch_s=t, queries_per_s=z0s.shape[0] / t, mean_ber_steps=float(np.mean(steps)))
 
 
 def kept_savings(gen, layer, V) -> dict:
@@ -359,23 +363,31 @@ def _objective_trace(gen, z0, layer, cfg, blocks):
     return np.asarray(trace(jnp.asarray(z0)))
 
 
-def jax_time_to_objective(gen, z0, layer, target, cap=3000, repeats=3) -> dict:
-    """Seconds for the library's default BerOpt to reach ``J <= target``, checking J
-    every 10 steps (checks counted): the first step count that gets there is found
-    on the trajectory, then a run of exactly that many steps is timed (after
-    compilation, median of ``repeats``)."""
-    cfg = gb.EGBASConfig(ber_tol=0.0, ber_check=TTO_CHECK, ber_window=TTO_CHECK)
+def jax_time_to_objective(gen, z0, layer, target, cap=3000, repeats=3, algorithm: str = "library") -> dict:
+    """Seconds for gbas-jax's BerOpt to reach ``J <= target``, checking J every 10
+    steps (checks counted): the first step count that gets there is found on the
+    trajectory, then a run of exactly that many steps is timed (after compilation,
+    median of ``repeats``).  ``algorithm``: ``"library"`` (the defaults) or
+    ``"paper"`` (:data:`PLAIN`'s optimiser and masks, in gbas-jax: the algorithm's
+    gain measured in one implementation)."""
+    base = gb.EGBASConfig() if algorithm == "library" else PLAIN
+    cfg = base.replace(ber_tol=0.0, ber_check=TTO_CHECK, ber_window=TTO_CHECK)
     trace = _objective_trace(gen, z0, layer, cfg.replace(ber_steps=cap), cap // TTO_CHECK)
     hit = np.nonzero(trace <= target)[0]
     steps = int((hit[0] + 1) * TTO_CHECK) if len(hit) else cap
     run = cfg.replace(ber_steps=steps)
     first, t, res = _median_time(lambda r: gb.ber_opt(gen, z0, layer, run, key=TTO_KEY, full_output=True), repeats)
-    return dict(impl="jax", tto_s=t, tto_steps=steps, reached=bool(len(hit)), final_objective=float(res.objective),
-                tto_compile_s=max(first - t, 0.0))
+    return dict(impl="jax", algorithm=algorithm, tto_s=t, tto_steps=steps, reached=bool(len(hit)),
+                final_objective=float(res.objective), tto_compile_s=max(first - t, 0.0))
 
 
-def torch_time_to_objective(impl, gen, z0, layer, target, cap=3000, device="cpu") -> dict:
-    """The same for a PyTorch reference running the plain algorithm (:data:`PLAIN`)."""
+def torch_time_to_objective(impl, gen, z0, layer, target, cap=3000, device="cpu", algorithm: str = "paper") -> dict:
+    """The same for a PyTorch reference: ``algorithm="paper"`` runs the plain
+    algorithm (:data:`PLAIN`); ``"library"`` (``batched_torch`` only) gbas-jax's own
+    BerOpt (``batched_torch.ber_opt_library``, J checked every 10 steps as above):
+    the same algorithm in both implementations."""
+    if algorithm == "library":
+        return _torch_tto_library(impl, gen, z0, layer, target, cap, device)
     import torch
 
     from . import batched_torch, reference_torch
@@ -391,5 +403,27 @@ def torch_time_to_objective(impl, gen, z0, layer, target, cap=3000, device="cpu"
     if device != "cpu":
         torch.cuda.synchronize()
     t = time.perf_counter() - t0
-    return dict(impl=impl, tto_s=t, tto_steps=out["steps"], reached=out["reached"],
+    return dict(impl=impl, algorithm="paper", tto_s=t, tto_steps=out["steps"], reached=out["reached"],
+                final_objective=out["objective"])
+
+
+def _torch_tto_library(impl, gen, z0, layer, target, cap, device) -> dict:
+    import torch
+
+    from . import batched_torch
+    if impl != "batched_torch":
+        raise ValueError("the library's BerOpt is in batched_torch only")
+    net = _net(impl, gen, device)
+    z0t = torch.tensor(np.asarray(z0, np.float32), device=device)
+    cfg = gb.EGBASConfig(ber_tol=0.0, ber_check=TTO_CHECK, ber_window=TTO_CHECK, ber_steps=cap)
+    batched_torch.ber_opt_library(net, z0t, layer, cfg.replace(ber_steps=TTO_CHECK),
+                                  torch.Generator(device=device).manual_seed(3))          # warm-up
+    g = torch.Generator(device=device)
+    g.manual_seed(3)
+    t0 = time.perf_counter()
+    out = batched_torch.ber_opt_library(net, z0t, layer, cfg, g, target=target)
+    if device != "cpu":
+        torch.cuda.synchronize()
+    t = time.perf_counter() - t0
+    return dict(impl=impl, algorithm="library", tto_s=t, tto_steps=out["steps"], reached=out["reached"],
                 final_objective=out["objective"])

@@ -42,6 +42,16 @@ def test_quick_benchmarks_run_and_record(tmp_path):
     report = (out / "report.md").read_text()
     assert "## Targets: GB-RRT" in report and "## Kept-boundary path" in report
     assert res["machine"]["backend"] == "cpu"
+    assert res["command"].startswith("python -m benchmarks") and res["git_commit"]
+    # the two questions: (a) the same algorithm in both implementations, (b) the
+    # algorithm's gain in gbas-jax
+    tto = {(r["impl"], r["algorithm"]) for r in recs if r["kind"] == "tto"}
+    assert {("jax", "library"), ("jax", "paper"), ("batched_torch", "library"), ("reference_torch", "paper")} <= tto
+    lib = [r for r in recs if r["kind"] == "tto" and r["impl"] == "jax" and r["algorithm"] == "library"]
+    assert all(r["vs_batched_torch_algorithm"] == "library" for r in lib)
+    e2e = [r for r in recs if r["kind"] == "batch" and r["impl"] == "batched_torch"]
+    assert e2e and all(r["algorithm"] == "library" for r in e2e)
+    assert "algorithm_gain" in report
     sweep = []
     for rec in recs:
         if rec["kind"] == "rrt" and rec["group"] == "targets":
@@ -68,3 +78,23 @@ def test_gpu_script_stages_record_and_summarise(tmp_path):
     assert mem["peak_bytes"] is None and mem["predicted_bytes"] > 2 * mem["memory_per_query"]
     text = pggan_gpu.summarise(str(tmp_path))
     assert "L2 egbas            tf32" in text and "memory 2 q" in text
+
+
+def test_speedups_pair_each_question():
+    """(a) gbas-jax's library BerOpt against batched PyTorch's library BerOpt, the
+    sequential reference's plain one named as such; (b) gbas-jax's plain BerOpt time
+    over its library one; GB-RRT's gain over one proposal per iteration."""
+    base = dict(kind="tto", group="targets", model="m", layer=2, query=0)
+    recs = [dict(base, impl="jax", algorithm="library", tto_s=1.0, reached=True),
+            dict(base, impl="jax", algorithm="paper", tto_s=6.0, reached=False),
+            dict(base, impl="batched_torch", algorithm="library", tto_s=20.0, reached=True),
+            dict(base, impl="reference_torch", algorithm="paper", tto_s=90.0, reached=True)]
+    bench_main._speedups(recs)
+    j = recs[0]
+    assert j["speedup_vs_batched_torch"] == 20.0 and j["vs_batched_torch_algorithm"] == "library"
+    assert j["speedup_vs_reference_torch"] == 90.0 and j["vs_reference_torch_algorithm"] == "paper"
+    assert j["algorithm_gain"] == 6.0 and j["algorithm_gain_is_lower_bound"] is True
+    rrt = [dict(kind="rrt", group="proposals", model="m", layer=2, impl="jax", proposals=k, accepted_per_s=a)
+           for k, a in ((1, 50.0), (32, 400.0))]
+    bench_main._rrt_algorithm_gains(rrt)
+    assert rrt[1]["gain_vs_one_proposal"] == 8.0 and rrt[0]["gain_vs_one_proposal"] == 1.0

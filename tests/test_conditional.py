@@ -84,6 +84,7 @@ def test_the_label_is_data_not_a_static_argument(conditional):
     assert res.tree.samples.shape[-1] == NZ        # the tree lives in the free latent
 
 
+@pytest.mark.slow      # a whole sample run per case: the slow tier
 def test_sample_with_label_keeps_the_label_and_fills_the_tree(conditional, tmp_path, capsys):
     G, folder, _ = conditional
     assert main(["sample", "--model", folder, "--layer", "1", "--out", str(tmp_path / "x"), *CLI_FAST]) == 2

@@ -95,6 +95,7 @@ def test_mid_growth_and_unflagged_fused_files_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow      # a whole sample run per case: the slow tier
 @pytest.mark.parametrize("peer", NETS)
 def test_sample_runs(tmp_path, peer):
     torch.manual_seed(3)

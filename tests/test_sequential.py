@@ -88,6 +88,7 @@ def test_examples_dcgan_with_dropout_as_a_list(tmp_path):
     _check(str(tmp_path / "out"), Plain(), z)
 
 
+@pytest.mark.slow      # a whole sample run per case: the slow tier
 def test_sample_on_a_layer_list_model(tmp_path):
     torch.manual_seed(2)
     G = tm.he_init(tm.UpsampleG(latent_dim=8, init_size=4, widths=(16, 8), channels=1))
