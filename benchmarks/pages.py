@@ -235,6 +235,42 @@ def channel_units(model: str) -> Callable[[str], str]:
     return block
 
 
+def two_questions(root) -> str:
+    """(a) one algorithm in two implementations, (b) two algorithms in gbas-jax, from
+    the committed run of ``python -m benchmarks`` that measured both."""
+    folder = os.path.join("benchmarks", "results", "cpu-two-questions")
+    d = _load(root, folder, "results.json")
+    recs = d["records"]
+    tto = [r for r in recs if r["kind"] == "tto" and r["impl"] == "jax" and r.get("algorithm") == "library"]
+    lines = ["| BerOpt to J <= 1.03 x J(plain, 3,000 steps) | layer | query | gbas-jax, library BerOpt, s "
+             "| (a) vs batched PyTorch, same algorithm | vs the paper's algorithm (sequential PyTorch) "
+             "| (b) gbas-jax's plain BerOpt over its library BerOpt |", "|---|---|---|---|---|---|---|"]
+    for r in sorted(tto, key=lambda r: (r["layer"], r["query"])):
+        lb = lambda k: " (lower bound)" if r.get(f"{k}_is_lower_bound") else ""  # noqa: E731
+        lines.append(f"| {r['model']} | {r['layer']} | {r['query']} | {r['tto_s']:.3f} "
+                     f"| {r['speedup_vs_batched_torch']:.2f}x{lb('speedup_vs_batched_torch')} "
+                     f"| {r['speedup_vs_reference_torch']:.0f}x{lb('speedup_vs_reference_torch')} "
+                     f"| {r['algorithm_gain']:.1f}x{lb('algorithm_gain')} |")
+    batch = {r["impl"]: r for r in recs if r["kind"] == "batch" and r["group"] == "targets"}
+    j, t = batch.get("jax"), batch.get("batched_torch")
+    out = "\n".join(lines)
+    if j and t:
+        out += (f"\n\nEnd to end, `EGBASConfig()` in both (the library's BerOpt until it converges, then GB-RRT "
+                f"to {j['capacity']} samples): gbas-jax `egbas_batch` {j['queries_per_s']:.2f} queries/s "
+                f"({j['queries']} queries), batched PyTorch {t['queries_per_s']:.2f} queries/s ({t['queries']} "
+                f"queries one after another): **(a) {j['queries_per_s'] / t['queries_per_s']:.2f}x**.")
+    k = sorted((r for r in recs if r["kind"] == "rrt" and r["group"] == "proposals" and r["impl"] == "jax"),
+               key=lambda r: r["proposals"])
+    if k:
+        out += ("\n\n(b) for GB-RRT, in gbas-jax (`dcgan-mnist` layer 2, N = 500): accepted samples per second "
+                "against one proposal per iteration (the paper's algorithm): "
+                + ", ".join(f"K = {r['proposals']} {r['gain_vs_one_proposal']:.2f}x" for r in k if r["proposals"] > 1)
+                + ".")
+    return out + (f"\n\n`{d['command']}` ({d['machine']['processor']}, {d['machine']['cpus']} CPUs, jax "
+                  f"{d['machine']['jax']}, torch {d['machine']['torch']}, commit {str(d['git_commit'])[:7]}; "
+                  f"`{folder}/report.md` has every row).")
+
+
 def _folder_bytes(path) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
@@ -259,6 +295,7 @@ BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
     ("docs/models.md", "stylegan2-parity"): stylegan2_parity,
     ("docs/models.md", "pggan-peers"): pggan_peers,
     ("docs/performance.md", "stylegan2-gpu"): stylegan2_gpu,
+    ("docs/performance.md", "two-questions"): two_questions,
     ("docs/models.md", "stylegan2-mnist-training"): stylegan2_mnist_training,
     **{("docs/reproduction.md", f"stylegan2-mnist-{v}"): reproduction(f"benchmarks/results/reproduce/stylegan2-mnist-{v}")
        for v in REPRODUCTIONS},
