@@ -49,13 +49,17 @@ def stylegan2_parity(root) -> str:
         m = r["max_rel_diff"]
         lines.append(f"| {r['name']} | {r['format']} | {_e(m['image'])} | {_e(m['layers_max'])} "
                      f"| {_e(m.get('image_truncated'))} | {_e(m.get('d_features_max'))} | {_e(m.get('d_logits'))} |")
+    return "\n".join(lines) + _peers_footer(d, "stylegan2_parity.json")
+
+
+def _peers_footer(d: dict, name: str) -> str:
+    """The line under a parity table: the largest figure, the peers' commits, the command."""
     peers = "; ".join(f"{p['repository']} at {p['commit'][:8]}" for p in d["peers"].values())
     v = d["versions"]
-    return "\n".join(lines) + (
-        f"\n\nLargest figure {_e(d['max'])} against a tolerance of {d['tolerance']:g} "
-        f"({'passed' if d['passed'] else 'FAILED'}); max|a - b| / max|b| with b the peer's output. "
-        f"Peers: {peers}. Command: `{d['command']}` (torch {v['torch']}, jax {v['jax']}, {v['backend']}; "
-        f"`benchmarks/results/stylegan2_parity.json`).")
+    return (f"\n\nLargest figure {_e(d['max'])} against a tolerance of {d['tolerance']:g} "
+            f"({'passed' if d['passed'] else 'FAILED'}); max|a - b| / max|b| with b the peer's output. "
+            f"Peers: {peers}. Command: `{d['command']}` (torch {v['torch']}, jax {v['jax']}, {v['backend']}; "
+            f"`benchmarks/results/{name}`).")
 
 
 def stylegan2_gpu(root) -> str:
@@ -94,13 +98,7 @@ def pggan_peers(root) -> str:
     for r in d["results"]:
         lines.append(f"| {r['name']} | `{r['layout']}` | `{r['taken']}` | {_e(r['image'])} | {_e(r['layers_max'])} "
                      f"| {_e(r['mirror_image'])} |")
-    peers = "; ".join(f"{p['repository']} at {p['commit'][:8]}" for p in d["peers"].values())
-    v = d["versions"]
-    return "\n".join(lines) + (
-        f"\n\nLargest figure {_e(d['max'])} against a tolerance of {d['tolerance']:g} "
-        f"({'passed' if d['passed'] else 'FAILED'}); max|a - b| / max|b| with b the peer's output. "
-        f"Peers: {peers}. Command: `{d['command']}` (torch {v['torch']}, jax {v['jax']}, {v['backend']}; "
-        f"`benchmarks/results/pggan_peers.json`).")
+    return "\n".join(lines) + _peers_footer(d, "pggan_peers.json")
 
 
 def _ms(x, digits=4) -> str:

@@ -83,6 +83,23 @@ def _compare(folder, z, image, pre) -> dict:
     return out
 
 
+def _row(name, G, forward, layers, z, info, folder, mirror, torch) -> dict:
+    """One configuration: the peer's image and pre-activations (``layers`` conv
+    blocks, recorded by hooks) against gbas-jax's converted folder, and the
+    project's mirror, loaded with the peer's state dict, against the peer."""
+    pre, handles = _recorded(G, torch, [f"layer{m}" for m in range(layers)])
+    with torch.no_grad():
+        image = forward(torch.from_numpy(z))
+    for h in handles:
+        h.remove()
+    row = {"name": name, "taken": info["weights"], "skipped": info["skipped"], "layout": info["layout"],
+           **_compare(folder, z, image, pre)}
+    mirror.load_state_dict(G.state_dict())
+    with torch.no_grad():
+        row["mirror_image"] = rel(mirror(torch.from_numpy(z)).numpy(), image.numpy())
+    return row
+
+
 def run(genforce_dir: str, interfacegan_dir: str, command: str) -> dict:
     import torch
 
@@ -106,19 +123,9 @@ def run(genforce_dir: str, interfacegan_dir: str, command: str) -> dict:
             folder = os.path.join(tmp, f"genforce_{fused}")
             info = converters.convert(path, folder, fused_scale=fused)
             z = np.random.default_rng(0).standard_normal((4, 32)).astype(np.float32)
-            pre, handles = _recorded(G_smooth, torch, [f"layer{m}" for m in range(2 * 4)])
-            with torch.no_grad():
-                image = G_smooth(torch.from_numpy(z))["image"]
-            for h in handles:
-                h.remove()
-            row = {"name": f"genforce 32x32 {'fused' if fused else 'unfused'}, model-zoo dict",
-                   "taken": info["weights"], "skipped": info["skipped"], "layout": info["layout"],
-                   **_compare(folder, z, image, pre)}
             mirror = GenforcePGGAN(resolution=32, z_dim=32, fmaps_base=256, fmaps_max=32, fused_scale=fused)
-            mirror.load_state_dict(G_smooth.state_dict())
-            with torch.no_grad():
-                row["mirror_image"] = rel(mirror(torch.from_numpy(z)).numpy(), image.numpy())
-            results.append(row)
+            results.append(_row(f"genforce 32x32 {'fused' if fused else 'unfused'}, model-zoo dict", G_smooth,
+                                lambda x: G_smooth(x)["image"], 8, z, info, folder, mirror, torch))
         for fused in (False, True):
             G = ifg.PGGANGeneratorModel(resolution=16, fused_scale=fused).eval()
             _randomise(G, torch, 3)
@@ -127,19 +134,9 @@ def run(genforce_dir: str, interfacegan_dir: str, command: str) -> dict:
             folder = os.path.join(tmp, f"interfacegan_{fused}")
             info = converters.convert(path, folder)
             z = np.random.default_rng(1).standard_normal((3, 512)).astype(np.float32)
-            pre, handles = _recorded(G, torch, [f"layer{m}" for m in range(2 * 3)])
-            with torch.no_grad():
-                image = G(torch.from_numpy(z))
-            for h in handles:
-                h.remove()
-            row = {"name": f"InterFaceGAN 16x16 {'fused' if fused else 'unfused'}, state dict",
-                   "taken": info["weights"], "skipped": info["skipped"], "layout": info["layout"],
-                   **_compare(folder, z, image, pre)}
             mirror = InterfaceganPGGAN(resolution=16, z_dim=512, fmaps_base=16384, fmaps_max=512, fused_scale=fused)
-            mirror.load_state_dict(G.state_dict())
-            with torch.no_grad():
-                row["mirror_image"] = rel(mirror(torch.from_numpy(z)).numpy(), image.numpy())
-            results.append(row)
+            results.append(_row(f"InterFaceGAN 16x16 {'fused' if fused else 'unfused'}, state dict", G, G, 6, z,
+                                info, folder, mirror, torch))
     import jax
     worst = max(max(r["image"], r["layers_max"], r["mirror_image"]) for r in results)
     return {"command": command, "tolerance": TOLERANCE, "max": worst, "passed": worst <= TOLERANCE,
