@@ -269,6 +269,20 @@ def two_questions(root) -> str:
                   f"`{folder}/report.md` has every row).")
 
 
+def beropt_downstream(root) -> str:
+    """Today's ``gbas-jax sample`` on dcgan-mnist layer 2 against the first version's
+    (the H100 run's printed summary)."""
+    r = _load(root, "benchmarks", "results", "sample-dcgan-mnist", "record.json")
+    c = r["counts"]
+    with open(os.path.join(root, "benchmarks", "results", "h100_sample_cli.txt")) as f:
+        old = re.search(r"kept boundaries (\d+)/(\d+) .*acceptance ([0-9.]+)", f.read())
+    return (f"`gbas-jax sample` (`dcgan-mnist`, layer {r['layer']}, seed {r['seed']}, the defaults; {r['device']}): "
+            f"BerOpt keeps {c['kept_boundaries']:,} of {c['units']:,} boundaries and GB-RRT accepts "
+            f"{100 * c['acceptance_rate']:.1f} % of its proposals (`benchmarks/results/sample-dcgan-mnist/record.json`); "
+            f"with the first version's BerOpt it kept {int(old.group(1)):,} and accepted {100 * float(old.group(3)):.0f} % "
+            f"(`benchmarks/results/h100_sample_cli.txt`, the H100 run of Nov 26).")
+
+
 def _folder_bytes(path) -> int:
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
@@ -294,6 +308,7 @@ BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
     ("docs/models.md", "pggan-peers"): pggan_peers,
     ("docs/performance.md", "stylegan2-gpu"): stylegan2_gpu,
     ("docs/performance.md", "two-questions"): two_questions,
+    ("docs/beropt.md", "downstream"): beropt_downstream,
     ("docs/models.md", "stylegan2-mnist-training"): stylegan2_mnist_training,
     **{("docs/reproduction.md", f"stylegan2-mnist-{v}"): reproduction(f"benchmarks/results/reproduce/stylegan2-mnist-{v}")
        for v in REPRODUCTIONS},
