@@ -116,8 +116,7 @@ def sequential_generator(sd: dict, layer_list: dict):
         where = f"layer {n} ({name}{' ' + key if key and name in PARAMETRISED else ''})"
         if shape is None:                            # the input: the latent
             if name == "linear":
-                w = take(f"{key}.weight", where, 2)
-                latent_dim = latent_dim or int(w.shape[1])
+                latent_dim = latent_dim or int(take(f"{key}.weight", where, 2).shape[1])
             elif name == "reshape":
                 latent_dim = latent_dim or int(np.prod(entry.get("shape", [0])))
             else:

@@ -80,7 +80,7 @@ def test_loss_and_hard_objective_against_numpy(run):
     ref_err = float(np.mean((np.asarray(gen.decode(jnp.asarray(masked)[None], 2)[0]) - x0) ** 2))
     assert float(err) == pytest.approx(ref_err, rel=1e-5, abs=1e-9)
     assert float(j) == pytest.approx(ref_err + CFG.ber_lambda * keep.mean(), rel=1e-5)
-    m = beropt.unit_masks(jnp.asarray(keep, jnp.float32)[None], (H, W, C))
+    m = beropt.unit_masks(jnp.asarray(keep, jnp.float32)[None], (H, W, C), "channel")
     assert m.shape == (1, 1, 1, C)
 
 

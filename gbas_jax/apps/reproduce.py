@@ -96,8 +96,9 @@ def compute_reproduce(model: Union[str, Model] = "dcgan-mnist", layers: Optional
                 row, imgs, res = _one_query(g, disc, layer, z0s[q], cfg, mc_proposals,
                                             jax.random.fold_in(jax.random.key(seed + 1), layer * 100_003 + q))
                 row["query"] = q
-                row.update({k: v for k, v in kept_units.layer_record(g, layer, res.indicator).items()
-                            if k == "kept_per_channel"})
+                per_channel = kept_units.layer_record(g, layer, res.indicator).get("kept_per_channel")
+                if per_channel is not None:
+                    row["kept_per_channel"] = per_channel
                 if q == 0:
                     held[layer] = kept_units.held(g, layer, z0s[q], res.indicator)
                 learned[layer][0].append(np.asarray(res.theta, np.float32))

@@ -45,7 +45,6 @@ decode's forward and backward pass.
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -102,23 +101,23 @@ def num_logits(unit_shape, cfg: EGBASConfig) -> int:
     return int(unit_shape[-1]) if cfg.units == "channel" else n
 
 
-def unit_masks(masks, unit_shape):
-    """Masks ``(S, ...)`` of what BerOpt learns, as masks of the units: ``(S, *unit_shape)``
-    when they hold one value per unit (in any shape), else, one per channel,
-    broadcastable to it (``(S, 1, ..., 1, C)``: a channel's positions share its mask)."""
-    per_mask = masks.size // masks.shape[0]
-    if per_mask != math.prod(unit_shape) and per_mask == unit_shape[-1]:
+def unit_masks(masks, unit_shape, units: str = "element"):
+    """Masks ``(S, ...)`` of what BerOpt learns, as masks of the units: per unit,
+    ``(S, *unit_shape)`` (from any shape holding one value per unit); per channel
+    (``units="channel"``), broadcastable to it as ``(S, 1, ..., 1, C)``: a channel's
+    positions share its mask."""
+    if units == "channel":
         return masks.reshape((masks.shape[0],) + (1,) * (len(unit_shape) - 1) + (unit_shape[-1],))
     return masks.reshape((masks.shape[0],) + tuple(unit_shape))
 
 
-def _reconstruction_error(gen, h0, x0, layer, masks_flat, storage="float32"):
+def _reconstruction_error(gen, h0, x0, layer, masks_flat, storage="float32", units="element"):
     """Per-mask MSE of the decoded images against ``x0`` (float32); the decoder runs
     on ``storage``'s dtype (see :mod:`gbas_jax.core.precision`).  ``h0`` is the
     query's layer state; only its units are masked (``masks_flat`` ``(S, n)``, per
     unit or per channel: :func:`unit_masks`)."""
     u0 = gen.units(h0)
-    hm = gen.with_units(_batch_of_one(h0), u0[None] * unit_masks(masks_flat, u0.shape))
+    hm = gen.with_units(_batch_of_one(h0), u0[None] * unit_masks(masks_flat, u0.shape, units))
     x = precision.cast(gen, storage).decode(precision.cast(hm, storage), layer).astype(jnp.float32)
     return jnp.mean((x - x0[None]) ** 2, axis=tuple(range(1, x.ndim)))
 
@@ -127,7 +126,7 @@ def loss_fn(logits, gen, h0, x0, layer, key, cfg: EGBASConfig):
     r"""The relaxed loss :math:`\mathcal{L}` of one step (``S`` masks); the decoder
     runs on ``cfg.ber_precision``'s storage dtype."""
     masks = sample_masks(logits, key, cfg)
-    rec = jnp.mean(_reconstruction_error(gen, h0, x0, layer, masks, cfg.ber_precision))
+    rec = jnp.mean(_reconstruction_error(gen, h0, x0, layer, masks, cfg.ber_precision, cfg.units))
     return rec + cfg.ber_lambda * jnp.mean(jax.nn.sigmoid(logits))
 
 
@@ -145,7 +144,7 @@ def hard_objective(gen, h0, x0, layer: int, keep, cfg: EGBASConfig):
     relaxed loss stands in for.  Always in float32 at full precision."""
     dtype = gen.units(h0).dtype
     with precision.exact():
-        err = _reconstruction_error(gen, h0, x0, layer, keep.astype(dtype)[None])[0]
+        err = _reconstruction_error(gen, h0, x0, layer, keep.astype(dtype)[None], units=cfg.units)[0]
     return err + cfg.ber_lambda * jnp.mean(keep.astype(dtype)), err
 
 

@@ -27,6 +27,7 @@ activation.  ``num_layers`` is the number of ReLU / LeakyReLU ops.
 
 from __future__ import annotations
 
+import functools
 from typing import Tuple
 
 import flax.linen as nn
@@ -93,11 +94,8 @@ class SequentialGenerator(nn.Module):
                                          use_bias=o["affine"]))
         self.mods = mods
 
-    def _index(self):
-        return {i: j for j, i in enumerate(i for i, t in enumerate(self.ops) if t[0] in PARAMETRISED)}
-
     def _apply(self, x, lo: int, hi: int):
-        index = self._index()
+        index = _module_index(self.ops)
         for i in range(lo, hi):
             o = _op_dict(self.ops[i])
             name = o["op"]
@@ -139,6 +137,12 @@ class SequentialGenerator(nn.Module):
         for layer in range(1, self.num_layers + 2):
             h = self.activation(self.pre_activation(h, layer), layer)
         return h
+
+
+@functools.lru_cache(maxsize=64)
+def _module_index(ops) -> dict:
+    """Op position -> position among the parametrised ops (the ``mods`` list)."""
+    return {i: j for j, i in enumerate(i for i, t in enumerate(ops) if t[0] in PARAMETRISED)}
 
 
 def _upsample(x, scale: int):

@@ -411,7 +411,8 @@ def is_stylegan2(gen: Generator) -> bool:
     return isinstance(getattr(gen.model, "module", None), StyleGAN2Generator)
 
 
-def _with_variable(variables, collection, name, value):
+def with_variable(variables, collection, name, value):
+    """``variables`` with ``collection/name`` set to ``value`` (float32); the others shared."""
     out = dict(variables)
     out[collection] = {**dict(variables[collection]), name: jnp.asarray(value, jnp.float32)}
     return out
@@ -421,7 +422,7 @@ def mapped_w(gen: Generator, z, label: Optional[int] = None):
     """``w`` of latents ``z`` ``(B, z_dim)`` through the mapping (psi 1), with the
     generator's label or ``label``."""
     module = _module(gen)
-    variables = gen.params if label is None else _with_variable(gen.params, "view", "label", one_hot(module, label))
+    variables = gen.params if label is None else with_variable(gen.params, "view", "label", one_hot(module, label))
     return module.apply(variables, jnp.asarray(z, jnp.float32), method="mapping_w")
 
 
@@ -456,8 +457,8 @@ def measure_w_statistics(gen: Generator, samples: int = W_STATISTICS_SAMPLES, se
 
 def with_w_statistics(gen: Generator, mean, std) -> Generator:
     """``gen`` with the W space's statistics set."""
-    variables = _with_variable(gen.params, "stats", "w_mean", mean)
-    return Generator(gen.model, _with_variable(variables, "stats", "w_std", std))
+    variables = with_variable(gen.params, "stats", "w_mean", mean)
+    return Generator(gen.model, with_variable(variables, "stats", "w_std", std))
 
 
 def stylegan2_view(gen: Generator, *, space: Optional[str] = None, label: Optional[int] = None,
@@ -486,7 +487,7 @@ def stylegan2_view(gen: Generator, *, space: Optional[str] = None, label: Option
     module = module.clone(**fields) if fields else module
     variables = gen.params
     if label is not None:
-        variables = _with_variable(variables, "view", "label", one_hot(module, label))
+        variables = with_variable(variables, "view", "label", one_hot(module, label))
     return Generator(FlaxModel(module), variables)
 
 
@@ -500,7 +501,7 @@ def frozen_styles_view(gen: Generator, layer: int, query) -> Generator:
     free = Generator(FlaxModel(module.clone(freeze_above=0)), gen.params)
     ws0 = free.features(jnp.asarray(query, jnp.float32).reshape(1, module.latent_dim), 0).ws[0]
     return Generator(FlaxModel(module.clone(freeze_above=int(layer))),
-                     _with_variable(gen.params, "view", "ws_query", ws0))
+                     with_variable(gen.params, "view", "ws_query", ws0))
 
 
 def w_query(gen: Generator, z0) -> np.ndarray:
@@ -544,7 +545,7 @@ def stylegan2(*, key: jax.Array, resolution: int = 32, z_dim: int = 64, w_dim: i
         gen = stylegan2_view(gen, label=0)
     mean, std = measure_w_statistics(gen, w_statistics_samples)
     gen = with_w_statistics(gen, mean, std)
-    return Generator(gen.model, _with_variable(gen.params, "stats", "w_avg", mean))
+    return Generator(gen.model, with_variable(gen.params, "stats", "w_avg", mean))
 
 
 def from_params(module: StyleGAN2Generator, params: dict, w_avg, *, w_statistics=None,

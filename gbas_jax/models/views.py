@@ -78,7 +78,7 @@ def view(gen: Generator, *, space: Optional[str] = None, label: Optional[int] = 
     if not stylegan2.is_stylegan2(gen):
         if label is None:
             return gen
-        return Generator(gen.model, stylegan2._with_variable(
+        return Generator(gen.model, stylegan2.with_variable(
             gen.params, "view", "label", jax.nn.one_hot(int(label), label_count(gen), dtype=jnp.float32)))
     return stylegan2.stylegan2_view(gen, space=space, label=label)
 
