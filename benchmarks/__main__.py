@@ -16,29 +16,28 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 
-from .records import write_json, write_text
+from .common import git_commit, machine as machine_info, write_json, write_text
 
 
-def _machine(device):
-    import jax
-    info = {"node": platform.node(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-            "backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()]}
-    try:
-        import torch
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-        if device == "cuda":
-            info["cuda_device"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        info["torch"] = None
-    return info
+#: BerOpt time to objective per model: queries, the plain algorithm's step count that
+#: sets the target, and whether the sequential reference runs too.  ``dcgan-mnist``:
+#: the committed J* table (3,000 steps, ``benchmarks/results/beropt/jstar.json``); the
+#: random 64x64 models: the plain BerOpt's J after ``cap`` steps in this run (one
+#: step of 8 masks costs 12-50 ms on the DCGAN and ~0.42 s on the PGGAN on this
+#: 2-core CPU, so 3,000 would take hours), with ``ber_lambda`` 0.01 in both
+#: algorithms (their images vary too little for the default).
+TTO = {"dcgan-mnist": dict(queries=(0, 1, 2), cap=3000, reference=True, changes={}),
+       "dcgan64": dict(queries=(0,), cap=1000, reference=False, changes={"ber_lambda": 0.01}),
+       "pggan64": dict(queries=(0,), cap=200, reference=False, changes={"ber_lambda": 0.01})}
+
+
+def tto_models(models):
+    return [m for m in dict.fromkeys(["dcgan-mnist", *models, "pggan64"]) if m in TTO]
 
 
 def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool, e2e_queries=None):
@@ -58,18 +57,21 @@ def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool, e2e_queries=No
         jobs += [dict(kind="beropt", group="targets", model=m, layer=2, steps=10 if quick else 50, impl=i)
                  for i in impls]
         jobs.append(dict(kind="kept", group="kept", model=m, layer=2))
-    # BerOpt time to objective on the trained model: 3 queries, layers 2 and 4.  Two
-    # questions (issue 24): (a) the implementation, one algorithm: gbas-jax's BerOpt
-    # in gbas-jax and in batched PyTorch; (b) the algorithm, one implementation: the
-    # paper's plain BerOpt and the library's, both in gbas-jax.  The sequential
-    # reference runs the paper's algorithm ("vs the paper's algorithm").
-    tto_runs = [("jax", "library"), ("jax", "paper")]
-    if has_torch:
-        tto_runs += [("batched_torch", "library"), ("reference_torch", "paper")]
-    for layer in ((2,) if quick else (2, 4)):
-        for q in ((0,) if quick else (0, 1, 2)):
-            jobs += [dict(kind="tto", group="targets", model="dcgan-mnist", layer=layer, query=q,
-                          cap=60 if quick else 3000, impl=i, algorithm=a) for i, a in tto_runs]
+    # BerOpt time to objective, layers 1-4.  Two questions (issue 24): (a) the
+    # implementation, one algorithm: gbas-jax's BerOpt in gbas-jax and in batched
+    # PyTorch; (b) the algorithm, one implementation: the paper's plain BerOpt and the
+    # library's, both in gbas-jax.  The sequential reference runs the paper's
+    # algorithm ("vs the paper's algorithm"), on the trained model only (on the 64x64
+    # models it would add about an hour of this CPU).
+    for m in ((models[0],) if quick else tto_models(models)):
+        spec = TTO[m]
+        runs = [("jax", "library"), ("jax", "paper")]
+        if has_torch and has_torch_mirror(m):
+            runs += [("batched_torch", "library")] + ([("reference_torch", "paper")] if spec["reference"] else [])
+        for layer in ((2,) if quick else (1, 2, 3, 4)):
+            for q in ((0,) if quick else spec["queries"]):
+                jobs += [dict(kind="tto", group="targets", model=m, layer=layer, query=q,
+                              cap=60 if quick else spec["cap"], impl=i, algorithm=a) for i, a in runs]
     q = 4 if quick else (e2e_queries or 64)
     # End to end, one algorithm: the library's defaults (BerOpt until it converges) in
     # gbas-jax and in batched PyTorch (queries one after another).
@@ -108,6 +110,9 @@ def plan(quick: bool, models, skip_sweeps: bool, has_torch: bool, e2e_queries=No
             for i in impls:
                 jobs.append(dict(kind="rrt", group="layer", model=m, layer=layer, capacity=n_main, proposals=32,
                                  impl=i))
+            # (b) GB-RRT's K proposals against the paper's one, in gbas-jax
+            jobs.append(dict(kind="rrt", group="layer", model=m, layer=layer, capacity=n_main, proposals=1,
+                             impl="jax"))
             jobs.append(dict(kind="kept", group="kept", model=m, layer=layer))
     for dz in ((8, 32) if quick else (16, 100, 256)):
         for i in ("jax",) + torch_impls[:1]:
@@ -129,7 +134,7 @@ def run_job(job, device, kept_fraction, cache, quick=False):
     gen = suite.model(job["model"], job.get("latent_dim"))
     impl, kind = job.get("impl"), job["kind"]
     if kind == "tto":
-        return dict(job, **_tto(job, gen, device))
+        return dict(job, **_tto(job, gen, device, cache))
     # BerOpt per step: the plain algorithm in every implementation (fixed steps); end to
     # end: the library's defaults in every implementation.
     base = suite.PLAIN if kind == "beropt" else gb.EGBASConfig()
@@ -169,22 +174,36 @@ def run_job(job, device, kept_fraction, cache, quick=False):
     return out
 
 
-def _tto(job, gen, device) -> dict:
-    """Time to objective: target = 1.03 x the J the plain algorithm reaches in 3,000
-    steps (``benchmarks/results/beropt/jstar.json``, run ``old-3000``)."""
+def _tto(job, gen, device, cache) -> dict:
+    """Time to objective: target = 1.03 x the J the plain algorithm reaches in
+    ``cap`` steps (:data:`TTO`; for ``dcgan-mnist`` the committed J*, run ``old-3000``
+    of ``benchmarks/results/beropt/jstar.json``)."""
     import jax
 
     from . import suite
-    ref = json.load(open(os.path.join(os.path.dirname(__file__), "results", "beropt", "jstar.json")))
-    row = next(r for r in ref["rows"] if r["layer"] == job["layer"] and r["query"] == job["query"])
-    target = 1.03 * row["runs"]["old-3000"]["objective"]
+    spec = TTO[job["model"]]
     z0 = np.asarray(jax.random.normal(jax.random.key(7), (3, gen.latent_dim)), np.float32)[job["query"]]
-    algorithm = job.get("algorithm", "library" if job["impl"] == "jax" else "paper")
-    out = (suite.jax_time_to_objective(gen, z0, job["layer"], target, job["cap"], algorithm=algorithm)
-           if job["impl"] == "jax" else
-           suite.torch_time_to_objective(job["impl"], gen, z0, job["layer"], target, job["cap"], device,
-                                         algorithm=algorithm))
-    return dict(out, target=target, plain_3000_objective=row["runs"]["old-3000"]["objective"])
+    key = ("tto", job["model"], job["layer"], job["query"], job["cap"])
+    trace = None
+    if job["model"] == "dcgan-mnist" and job["cap"] == 3000:
+        ref = json.load(open(os.path.join(os.path.dirname(__file__), "results", "beropt", "jstar.json")))
+        row = next(r for r in ref["rows"] if r["layer"] == job["layer"] and r["query"] == job["query"])
+        plain_j, source = row["runs"]["old-3000"]["objective"], "benchmarks/results/beropt/jstar.json (old-3000)"
+        target = 1.03 * plain_j
+    else:
+        if key not in cache:
+            cache[key] = suite.plain_target(gen, z0, job["layer"], job["cap"], spec["changes"])
+        target, trace = cache[key]
+        plain_j, source = target / 1.03, f"gbas-jax's plain BerOpt, {job['cap']} steps, this run"
+    algorithm = job["algorithm"]
+    if job["impl"] == "jax":
+        out = suite.jax_time_to_objective(gen, z0, job["layer"], target, job["cap"], algorithm=algorithm,
+                                          changes=spec["changes"], trace=trace if algorithm == "paper" else None)
+    else:
+        out = suite.torch_time_to_objective(job["impl"], gen, z0, job["layer"], target, job["cap"], device,
+                                            algorithm=algorithm, changes=spec["changes"])
+    return dict(out, target=target, plain_objective=plain_j, plain_steps=job["cap"], target_source=source,
+                **spec["changes"])
 
 
 def _speedups(records):
@@ -231,10 +250,11 @@ def _speedups(records):
 def _rrt_algorithm_gains(records):
     """(b) for GB-RRT: each gbas-jax proposals-sweep row's accepted samples per second
     over the one-proposal run's (the paper's algorithm), same model and layer."""
-    rows = [r for r in records if r.get("group") == "proposals" and r["kind"] == "rrt" and r.get("impl") == "jax"]
+    rows = [r for r in records if r.get("group") in ("proposals", "layer") and r["kind"] == "rrt"
+            and r.get("impl") == "jax"]
     for r in rows:
-        one = next((o for o in rows if o["proposals"] == 1 and o["model"] == r["model"] and o["layer"] == r["layer"]),
-                   None)
+        one = next((o for o in rows if o["proposals"] == 1 and o["model"] == r["model"] and o["layer"] == r["layer"]
+                    and o["group"] == r["group"]), None)
         if one is not None and one.get("accepted_per_s"):
             r["gain_vs_one_proposal"] = r["accepted_per_s"] / one["accepted_per_s"]
 
@@ -281,15 +301,24 @@ def report(records, machine, args, elapsed) -> str:
     table("Targets: GB-RRT (N = capacity, K = proposals)", sel("targets", "rrt"), cols_rrt)
     table("Targets: BerOpt per step (the plain algorithm in all three, fixed step count)",
           sel("targets", "beropt"), cols_ber)
-    table("Targets: BerOpt time to objective (J <= 1.03 x the plain algorithm's J after 3,000 steps; J "
+    table("Targets: BerOpt time to objective (J <= 1.03 x the plain algorithm's J after plain_steps steps; J "
           "checked every 10 steps). (a) implementation, one algorithm: speedup_vs_batched_torch (both run "
           "the library's BerOpt); vs the paper's algorithm: speedup_vs_reference_torch (the plain BerOpt in "
           "PyTorch). (b) the algorithm, one implementation: algorithm_gain (gbas-jax's plain BerOpt time over "
           "its library BerOpt time)", sel("targets", "tto"),
-          ["model", "layer", "query", "impl", "algorithm", "target", "reached", "tto_steps", "tto_s",
+          ["model", "layer", "query", "impl", "algorithm", "plain_steps", "target", "reached", "tto_steps", "tto_s",
+           "timed_runs",
            "final_objective", "speedup_vs_batched_torch", "speedup_vs_batched_torch_is_lower_bound",
            "speedup_vs_reference_torch", "speedup_vs_reference_torch_is_lower_bound", "algorithm_gain",
            "algorithm_gain_is_lower_bound"])
+    from .summary import side_by_side
+    table("The two questions side by side, per model and layer. (a) the implementation, one algorithm: rrt_a = "
+          "GB-RRT candidates/s of gbas-jax over batched PyTorch (K = 32, N = 500, layer sweep); tto_a = BerOpt "
+          "time to objective of batched PyTorch over gbas-jax, both the library's BerOpt (median over queries). "
+          "(b) the algorithm, in gbas-jax: tto_b = the plain BerOpt's time over the library's; rrt_b = accepted "
+          "samples/s with K = 32 over K = 1", side_by_side(records),
+          ["model", "layer", "rrt_a", "rrt_a_accepted", "tto_a", "tto_a_lower", "tto_b", "tto_b_lower", "rrt_b",
+           "queries", "plain_steps", "tto_s"])
     table("Targets: end to end, the library's defaults in every implementation (egbas_batch; PyTorch: "
           "queries one after another, the library's BerOpt)", sel("targets", "batch"),
           cols_batch + ["algorithm"])
@@ -411,7 +440,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     from tqdm import tqdm
     records, cache, t0 = [], {}, time.perf_counter()
-    machine = _machine(args.device)
+    machine = machine_info(args.device)
+    commit = git_commit()   # at the start: the code that ran, whatever happens to the checkout meanwhile
     for job in tqdm(jobs, desc="benchmarks", disable=args.no_progress, unit="run"):
         records.append(run_job(job, args.device, args.kept_fraction, cache, args.quick))
     elapsed = time.perf_counter() - t0
@@ -420,9 +450,6 @@ def main(argv=None):
     files = plots(records, args.out)
     text = report(records, machine, args, elapsed)
     settings = {k: v for k, v in vars(args).items() if k != "argv"}
-    import subprocess
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
     write_json(os.path.join(args.out, "results.json"),
                {"command": "python -m benchmarks " + " ".join(argv), "git_commit": commit, "machine": machine,
                 "settings": settings, "argv": argv, "elapsed_s": elapsed, "records": records, "plots": files})

@@ -29,7 +29,7 @@ import numpy as np
 
 import gbas_jax as gb
 
-from .records import write_json, write_text
+from .common import write_json, write_text
 
 OUT = os.path.join(os.path.dirname(__file__), "results", "beropt")
 KEY = jax.random.key(3)

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from .records import write_json
+from .common import write_json
 
 LAMBDAS = {"element": (0.01, 0.03, 0.1, 0.3, 1.0), "channel": (0.1, 0.3, 1.0, 3.0)}
 

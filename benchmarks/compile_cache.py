@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from .records import write_json
+from .common import write_json
 
 CHILD = r"""
 import json, sys, time

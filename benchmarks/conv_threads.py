@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from .records import write_json, write_text
+from .common import write_json, write_text
 
 BATCH = 32
 #: (where it runs, kind, input size, C_in, C_out): the DCGANs' layers 2-4 and the

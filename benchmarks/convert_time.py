@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 
-from .records import write_json
+from .common import write_json
 
 
 def main(argv=None):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from .records import write_json
+from .common import write_json
 
 
 def _flops(fn, x):

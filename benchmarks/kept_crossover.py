@@ -30,7 +30,7 @@ import numpy as np
 from gbas_jax.core import kept
 
 from . import suite
-from .records import write_json, write_text
+from .common import write_json, write_text
 
 OUT = os.path.join(os.path.dirname(__file__), "results", "cpu")
 FRACTIONS = (0.002, 0.01, 0.03, 0.1, 0.2)

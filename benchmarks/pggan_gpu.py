@@ -34,7 +34,7 @@ import json
 import os
 import time
 
-from .records import write_json
+from .common import write_json
 
 
 def _jaccard(a, b):

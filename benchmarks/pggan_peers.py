@@ -38,7 +38,7 @@ import tempfile
 
 import numpy as np
 
-from .records import write_json
+from .common import write_json
 from .stylegan2_parity import git_info, nhwc, rel
 
 TOLERANCE = 1e-4

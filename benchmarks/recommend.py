@@ -34,7 +34,7 @@ from gbas_jax.apps.evaluation import evaluate_query, query_keys
 from gbas_jax.io.checkpoint import open_model
 from gbas_jax.models import views
 
-from .records import write_json, write_text
+from .common import write_json, write_text
 
 OUT = os.path.join(os.path.dirname(__file__), "results", "recommend")
 

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from .records import write_json
+from .common import write_json
 
 CHILD = """
 import json, statistics, sys, time

@@ -19,7 +19,7 @@ import argparse
 import time
 
 from .pggan_gpu import _record, _row, _timed, _versions
-from .records import write_json
+from .common import write_json
 
 
 def main(argv=None):

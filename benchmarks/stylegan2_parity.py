@@ -84,7 +84,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .records import write_json
+from .common import write_json
 
 TOLERANCE = 1e-4
 NVLABS_REPO = "NVlabs/stylegan2-ada-pytorch"

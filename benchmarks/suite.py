@@ -32,7 +32,7 @@ import dataclasses
 import functools
 import statistics
 import time
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +42,7 @@ import gbas_jax as gb
 from gbas_jax.core import kept
 from gbas_jax.runtime import compiler
 
-from .time_egbas import timed
+from .common import measure, median_time
 
 BOUND_REPEATS = 64
 
@@ -100,12 +100,6 @@ def has_torch_mirror(name: str) -> bool:
     return MODELS[name][2]
 
 
-def _median_time(fn: Callable, repeats: int):
-    """(first call s, median of ``repeats`` later calls s, last output)."""
-    first, times, out = timed(fn, repeats)
-    return first, statistics.median(times), out
-
-
 def region_for(name: str, gen, z0, layer: int, cfg, kept_fraction: float, seed: int = 0):
     """The indicator every implementation uses for (model, query, layer)."""
     if name == "dcgan-mnist":
@@ -127,7 +121,7 @@ def _per_batch(fn, batch, dz, repeats=3):
     """Seconds per call of ``fn`` on ``(batch, dz)``, run back to back in one program."""
     z = jax.random.normal(jax.random.key(11), (BOUND_REPEATS, batch, dz))
     run = compiler.jit(lambda zz: jax.lax.map(fn, zz))
-    _, t, _ = _median_time(lambda r: run(z + 1e-3 * r), repeats)
+    _, t, _ = median_time(lambda r: run(z + 1e-3 * r), repeats)
     return t / BOUND_REPEATS
 
 
@@ -174,16 +168,16 @@ def _jax_rrt(gen, z0, layer, V, cfg, seed, repeats) -> dict:
     V = jnp.asarray(V, jnp.int8)
     key = jax.random.key(seed)   # made outside the timing, as the PyTorch runs seed theirs
     run = lambda r: gb.gb_rrt(gen, z0, layer, V, cfg, key=key)  # noqa: E731
-    first, t, tree = _median_time(run, repeats)
+    first, t, tree = median_time(run, repeats)
     if t < SHORT_RUN_S:
-        _, t, tree = _median_time(run, SHORT_RUN_REPEATS)
+        _, t, tree = median_time(run, SHORT_RUN_REPEATS)
     n, it = int(tree.num_samples), int(tree.iterations)
     cand = it * cfg.proposals
     sizes = kept.plan(gen, layer, V, cfg.region_path)
     bound = _per_batch(_membership_fn(gen, layer, V, sizes), cfg.proposals, gen.latent_dim) * it
     # nearest neighbour at the mean tree size, one iteration's K proposals
     u = jax.random.normal(jax.random.key(3), (cfg.proposals, gen.latent_dim))
-    _, t_nn, _ = _median_time(lambda r: _nn(tree.samples, max(1, n // 2), u + r, cfg.proposals), 5)
+    _, t_nn, _ = median_time(lambda r: _nn(tree.samples, max(1, n // 2), u + r, cfg.proposals), 5)
     nn_s = t_nn * it
     return dict(impl="jax", rrt_s=t, compile_s=max(first - t, 0.0), accepted=n - 1, iterations=it,
                 candidates=cand, accepted_per_s=(n - 1) / t, candidates_per_s=cand / t, bound_s=bound,
@@ -247,13 +241,13 @@ def _ber_step_bound(gen, z0, layer, cfg) -> float:
     logits = jnp.zeros(gen.layer_shape(layer))
     grad = compiler.jit(jax.vmap(lambda lg, k: loss_and_grad(lg, gen, h0, x0, layer, k, cfg), in_axes=(None, 0)))
     keys = jax.random.split(jax.random.key(5), 16)
-    _, t16, _ = _median_time(lambda r: grad(logits + r, keys), 3)
+    _, t16, _ = median_time(lambda r: grad(logits + r, keys), 3)
     return t16 / 16
 
 
 def jax_beropt(gen, z0, layer, cfg, steps: int, repeats=2) -> dict:
     cfg = dataclasses.replace(cfg, ber_steps=steps, ber_tol=0.0)
-    first, t, _ = _median_time(lambda r: gb.ber_opt(gen, z0, layer, cfg, key=jax.random.key(r)), repeats)
+    first, t, _ = median_time(lambda r: gb.ber_opt(gen, z0, layer, cfg, key=jax.random.key(r)), repeats)
     bound = _ber_step_bound(gen, z0, layer, cfg) * steps
     return dict(impl="jax", ber_s=t, ber_compile_s=max(first - t, 0.0), ber_steps=steps,
                 ber_steps_per_s=steps / t, ber_bound_s=bound, ber_efficiency=bound / t)
@@ -270,7 +264,7 @@ def torch_beropt(impl: str, gen, z0, layer, cfg, steps: int, device="cpu", net=N
 
 
 def jax_batch(gen, z0s, layer, cfg, repeats=2) -> dict:
-    first, t, res = _median_time(lambda r: gb.egbas_batch(gen, z0s, layer, cfg, key=jax.random.key(r)), repeats)
+    first, t, res = median_time(lambda r: gb.egbas_batch(gen, z0s, layer, cfg, key=jax.random.key(r)), repeats)
     stats = {}
     if jax.default_backend() != "cpu":
         try:
@@ -363,67 +357,81 @@ def _objective_trace(gen, z0, layer, cfg, blocks):
     return np.asarray(trace(jnp.asarray(z0)))
 
 
-def jax_time_to_objective(gen, z0, layer, target, cap=3000, repeats=3, algorithm: str = "library") -> dict:
+def plain_target(gen, z0, layer, cap: int, changes=None) -> tuple:
+    """``(target, trace)``: 1.03 x the J that gbas-jax's plain BerOpt (:data:`PLAIN`,
+    key :data:`TTO_KEY`) reaches after ``cap`` steps, and its trajectory (best J every
+    :data:`TTO_CHECK` steps), for models the committed J* table does not cover."""
+    cfg = PLAIN.replace(ber_tol=0.0, ber_check=TTO_CHECK, ber_window=TTO_CHECK, ber_steps=cap, **(changes or {}))
+    trace = _objective_trace(gen, z0, layer, cfg, cap // TTO_CHECK)
+    return 1.03 * float(trace[-1]), trace
+
+
+def jax_time_to_objective(gen, z0, layer, target, cap=3000, algorithm: str = "library", changes=None,
+                          trace=None) -> dict:
     """Seconds for gbas-jax's BerOpt to reach ``J <= target``, checking J every 10
     steps (checks counted): the first step count that gets there is found on the
-    trajectory, then a run of exactly that many steps is timed (after compilation,
-    median of ``repeats``).  ``algorithm``: ``"library"`` (the defaults) or
-    ``"paper"`` (:data:`PLAIN`'s optimiser and masks, in gbas-jax: the algorithm's
-    gain measured in one implementation)."""
+    trajectory (``trace``, if the caller has it), then a run of exactly that many
+    steps is timed (:func:`benchmarks.common.measure`: the repeat policy of every
+    implementation).  ``algorithm``: ``"library"`` (the defaults) or ``"paper"``
+    (:data:`PLAIN`'s optimiser and masks, in gbas-jax: the algorithm's gain measured
+    in one implementation); ``changes``: config fields set in both (``ber_lambda``)."""
     base = gb.EGBASConfig() if algorithm == "library" else PLAIN
-    cfg = base.replace(ber_tol=0.0, ber_check=TTO_CHECK, ber_window=TTO_CHECK)
-    trace = _objective_trace(gen, z0, layer, cfg.replace(ber_steps=cap), cap // TTO_CHECK)
-    hit = np.nonzero(trace <= target)[0]
+    cfg = base.replace(ber_tol=0.0, ber_check=TTO_CHECK, ber_window=TTO_CHECK, **(changes or {}))
+    if trace is None:
+        trace = _objective_trace(gen, z0, layer, cfg.replace(ber_steps=cap), cap // TTO_CHECK)
+    hit = np.nonzero(np.asarray(trace) <= target)[0]
     steps = int((hit[0] + 1) * TTO_CHECK) if len(hit) else cap
     run = cfg.replace(ber_steps=steps)
-    first, t, res = _median_time(lambda r: gb.ber_opt(gen, z0, layer, run, key=TTO_KEY, full_output=True), repeats)
+    t0 = time.perf_counter()
+    jax.block_until_ready(gb.ber_opt(gen, z0, layer, run, key=TTO_KEY, full_output=True))
+    first = time.perf_counter() - t0
+    t, res, n = measure(lambda: gb.ber_opt(gen, z0, layer, run, key=TTO_KEY, full_output=True), warmup=lambda: None)
     return dict(impl="jax", algorithm=algorithm, tto_s=t, tto_steps=steps, reached=bool(len(hit)),
-                final_objective=float(res.objective), tto_compile_s=max(first - t, 0.0))
+                final_objective=float(res.objective), tto_compile_s=max(first - t, 0.0), timed_runs=n)
 
 
-def torch_time_to_objective(impl, gen, z0, layer, target, cap=3000, device="cpu", algorithm: str = "paper") -> dict:
-    """The same for a PyTorch reference: ``algorithm="paper"`` runs the plain
-    algorithm (:data:`PLAIN`); ``"library"`` (``batched_torch`` only) gbas-jax's own
-    BerOpt (``batched_torch.ber_opt_library``, J checked every 10 steps as above):
-    the same algorithm in both implementations."""
-    if algorithm == "library":
-        return _torch_tto_library(impl, gen, z0, layer, target, cap, device)
+def _sync(device):
+    if device != "cpu":
+        import torch
+        torch.cuda.synchronize()
+
+
+def torch_time_to_objective(impl, gen, z0, layer, target, cap=3000, device="cpu", algorithm: str = "paper",
+                            changes=None) -> dict:
+    """The same for a PyTorch reference, under the same repeat policy (a short
+    warm-up run, then :func:`benchmarks.common.measure`): ``algorithm="paper"`` runs
+    the plain algorithm (:data:`PLAIN`); ``"library"`` (``batched_torch`` only)
+    gbas-jax's own BerOpt (``batched_torch.ber_opt_library``, J checked every 10
+    steps as above): the same algorithm in both implementations."""
     import torch
 
     from . import batched_torch, reference_torch
+    if algorithm == "library" and impl != "batched_torch":
+        raise ValueError("the library's BerOpt is in batched_torch only")
     mod = reference_torch if impl == "reference_torch" else batched_torch
     net = _net(impl, gen, device)
-    g = torch.Generator(device=device)
-    g.manual_seed(3)
     z0t = torch.tensor(np.asarray(z0, np.float32), device=device)
-    cfg = PLAIN.replace(ber_steps=cap)
-    mod.ber_opt(net, z0t, layer, cfg.replace(ber_steps=3), g)          # warm-up
-    t0 = time.perf_counter()
-    out = mod.ber_opt(net, z0t, layer, cfg, g, target=target, check_every=TTO_CHECK)
-    if device != "cpu":
-        torch.cuda.synchronize()
-    t = time.perf_counter() - t0
-    return dict(impl=impl, algorithm="paper", tto_s=t, tto_steps=out["steps"], reached=out["reached"],
-                final_objective=out["objective"])
 
+    def gen_(seed=3):
+        g = torch.Generator(device=device)
+        g.manual_seed(seed)
+        return g
+    if algorithm == "library":
+        cfg = gb.EGBASConfig(ber_tol=0.0, ber_check=TTO_CHECK, ber_window=TTO_CHECK, ber_steps=cap,
+                             **(changes or {}))
+        fn = lambda c, **kw: batched_torch.ber_opt_library(net, z0t, layer, c, gen_(), **kw)  # noqa: E731
+        warm = cfg.replace(ber_steps=TTO_CHECK)
+        kw = {"target": target}
+    else:
+        cfg = PLAIN.replace(ber_steps=cap, **(changes or {}))
+        fn = lambda c, **kw: mod.ber_opt(net, z0t, layer, c, gen_(), **kw)  # noqa: E731
+        warm = cfg.replace(ber_steps=3)
+        kw = {"target": target, "check_every": TTO_CHECK}
 
-def _torch_tto_library(impl, gen, z0, layer, target, cap, device) -> dict:
-    import torch
-
-    from . import batched_torch
-    if impl != "batched_torch":
-        raise ValueError("the library's BerOpt is in batched_torch only")
-    net = _net(impl, gen, device)
-    z0t = torch.tensor(np.asarray(z0, np.float32), device=device)
-    cfg = gb.EGBASConfig(ber_tol=0.0, ber_check=TTO_CHECK, ber_window=TTO_CHECK, ber_steps=cap)
-    batched_torch.ber_opt_library(net, z0t, layer, cfg.replace(ber_steps=TTO_CHECK),
-                                  torch.Generator(device=device).manual_seed(3))          # warm-up
-    g = torch.Generator(device=device)
-    g.manual_seed(3)
-    t0 = time.perf_counter()
-    out = batched_torch.ber_opt_library(net, z0t, layer, cfg, g, target=target)
-    if device != "cpu":
-        torch.cuda.synchronize()
-    t = time.perf_counter() - t0
-    return dict(impl=impl, algorithm="library", tto_s=t, tto_steps=out["steps"], reached=out["reached"],
-                final_objective=out["objective"])
+    def run():
+        out = fn(cfg, **kw)
+        _sync(device)
+        return out
+    t, out, n = measure(run, warmup=lambda: fn(warm))
+    return dict(impl=impl, algorithm=algorithm, tto_s=t, tto_steps=out["steps"], reached=out["reached"],
+                final_objective=out["objective"], timed_runs=n)

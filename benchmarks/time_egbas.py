@@ -19,24 +19,13 @@ import argparse
 import json
 import platform
 import statistics
-import time
 
 import jax
 import numpy as np
 
 import gbas_jax as gb
 
-
-def timed(fn, repeats):
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(fn(0))
-    first = time.perf_counter() - t0
-    times = []
-    for r in range(1, repeats + 1):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn(r))
-        times.append(time.perf_counter() - t0)
-    return first, times, out
+from .common import timed
 
 
 def main(argv=None):
