@@ -1,9 +1,9 @@
 """How BerOpt converges: the reference optimum J*, the default's distance to it and
 its speed, and a sweep of the optimiser's settings.
 
-    python -m benchmarks.beropt_study jstar      # J* per query and layer -> jstar.json
-    python -m benchmarks.beropt_study criteria   # the default against J* and the old 300 steps
-    python -m benchmarks.beropt_study sweep      # settings sweep: dcgan-mnist layers 1-4, random PGGAN
+    python -m benchmarks beropt jstar      # J* per query and layer -> jstar.json
+    python -m benchmarks beropt criteria   # the default against J* and the old 300 steps
+    python -m benchmarks beropt sweep      # settings sweep: dcgan-mnist layers 1-4, random PGGAN
 
 Definitions (the issue that set the targets): J = MSE of ``decode(h0 *
 1[theta > p])`` against ``G(z0)`` plus ``lambda`` x the kept fraction (lambda 0.1,
@@ -20,17 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import time
+import sys
 
 import jax
 import numpy as np
 
 import gbas_jax as gb
 
-from .common import write_json, write_text
+from .common import record_header, timed, write_json, write_text
 
+PROG = "python -m benchmarks beropt"
 OUT = os.path.join(os.path.dirname(__file__), "results", "beropt")
 KEY = jax.random.key(3)
 #: The old defaults: the plain algorithm as Algorithm 1 reads (and as the PyTorch references run it).
@@ -48,7 +48,7 @@ def queries(dz, n=3):
     return np.asarray(jax.random.normal(jax.random.key(7), (n, dz)), np.float32)
 
 
-def run(gen, z0, layer, cfg):
+def ber_run(gen, z0, layer, cfg):
     res = jax.block_until_ready(gb.ber_opt(gen, z0, layer, cfg, key=KEY, full_output=True))
     keep = np.asarray(res.theta) > cfg.threshold
     return {"objective": float(res.objective), "kept_error": float(res.kept_error), "kept": int(keep.sum()),
@@ -60,9 +60,11 @@ def jaccard(a, b):
     return float(np.sum(a & b) / union) if union else 1.0
 
 
-def environment():
-    return {"device": jax.devices()[0].device_kind, "jax": jax.__version__, "machine": platform.machine(),
-            "cpus": os.cpu_count()}
+def environment(machine):
+    """The ``environment`` field every results file of this study has had, from
+    :func:`benchmarks.common.machine`'s record."""
+    return {"device": machine["device_kind"], "jax": machine["jax"], "machine": machine["processor"],
+            "cpus": machine["cpus"]}
 
 
 def jstar(layers=(1, 2, 3, 4)):
@@ -70,26 +72,16 @@ def jstar(layers=(1, 2, 3, 4)):
     rows = []
     for layer in layers:
         for q, z0 in enumerate(queries(gen.latent_dim)):
-            runs = {name: run(gen, z0, layer, cfg)[0] for name, cfg in REFERENCE_RUNS.items()}
+            runs = {name: ber_run(gen, z0, layer, cfg)[0] for name, cfg in REFERENCE_RUNS.items()}
             best = min(runs, key=lambda k: runs[k]["objective"])
             rows.append({"layer": layer, "query": q, "j_star": runs[best]["objective"], "j_star_run": best,
                          "j_star_kept_error": runs[best]["kept_error"], "runs": runs})
             print(layer, q, best, runs[best]["objective"], flush=True)
-    return {"command": "python -m benchmarks.beropt_study jstar", "environment": environment(),
-            "reference_runs": {k: _cfg(v) for k, v in REFERENCE_RUNS.items()}, "rows": rows}
+    return {"reference_runs": {k: _cfg(v) for k, v in REFERENCE_RUNS.items()}, "rows": rows}
 
 
 def _cfg(cfg):
     return {k: v for k, v in cfg.__dict__.items() if k.startswith(("ber_", "temperature", "relaxation"))}
-
-
-def _median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def criteria(ref, repeats=5):
@@ -103,25 +95,20 @@ def criteria(ref, repeats=5):
         if r["layer"] not in (2, 4):
             continue
         z0 = queries(gen.latent_dim)[r["query"]]
-        out, keep = run(gen, z0, r["layer"], default)
-        _, keep_star = run(gen, z0, r["layer"], REFERENCE_RUNS[r["j_star_run"]])
-        calls = {name: (lambda c=c: gb.ber_opt(gen, z0, r["layer"], c, key=KEY)) for name, c in
-                 (("default", default), ("old_300", OLD))}
-        for f in calls.values():
-            jax.block_until_ready(f())                       # compile
-        times = {k: [] for k in calls}
-        for _ in range(repeats):                             # interleaved
-            for k, f in calls.items():
-                times[k].append(_median_time(f, 1))
-        med = {k: statistics.median(v) for k, v in times.items()}
+        out, keep = ber_run(gen, z0, r["layer"], default)
+        _, keep_star = ber_run(gen, z0, r["layer"], REFERENCE_RUNS[r["j_star_run"]])
+        calls = [(lambda c=c: gb.ber_opt(gen, z0, r["layer"], c, key=KEY)) for c in (default, OLD)]
+        # call 0 compiles both; then one call of each in turn (interleaved), each timed
+        _, times, _ = timed(lambda i: [jax.block_until_ready(f()) for f in calls] if i == 0
+                            else calls[(i - 1) % 2](), 2 * repeats)
+        med = {"default": statistics.median(times[0::2]), "old_300": statistics.median(times[1::2])}
         rows.append({"layer": r["layer"], "query": r["query"], **out, "j_star": r["j_star"],
                      "objective_over_j_star": out["objective"] / r["j_star"],
                      "kept_error_over_j_star_run": out["kept_error"] / r["j_star_kept_error"],
                      "jaccard_vs_j_star_run": jaccard(keep, keep_star), "seconds": med["default"],
                      "seconds_old_300": med["old_300"], "time_ratio": med["default"] / med["old_300"]})
         print(rows[-1], flush=True)
-    return {"command": "python -m benchmarks.beropt_study criteria", "environment": environment(),
-            "repeats": repeats, "rows": rows}
+    return {"repeats": repeats, "rows": rows}
 
 
 SWEEP = {
@@ -144,7 +131,7 @@ SWEEP = {
 PGGAN_SWEEP = ("default", "lr 0.1", "S 4", "temperature 0.3", "no decay", "old defaults, 300 steps")
 
 
-def sweep(ref, pggan_queries=2, pggan_layers=(2, 4), command="python -m benchmarks.beropt_study sweep"):
+def sweep(ref, pggan_queries=2, pggan_layers=(2, 4)):
     """Every SWEEP entry on dcgan-mnist layers 1-4 (3 queries), and the PGGAN_SWEEP
     entries on the random 64x64 PGGAN of the benchmarks (zoo layout, max width 128,
     Dz 128; ``pggan_layers``, ``pggan_queries`` queries)."""
@@ -160,18 +147,18 @@ def sweep(ref, pggan_queries=2, pggan_layers=(2, 4), command="python -m benchmar
             cfg = OLD if change == "old" else gb.EGBASConfig(**change)
             for layer in layers:
                 for q, z0 in enumerate(queries(gen.latent_dim, nq)):
-                    jax.block_until_ready(gb.ber_opt(gen, z0, layer, cfg, key=KEY))      # compile
-                    t = time.perf_counter()
-                    out, _ = run(gen, z0, layer, cfg)
-                    out.update(model=model_name, setting=name, layer=layer, query=q,
-                               seconds=time.perf_counter() - t, units=gen.layer_size(layer))
+                    # call 0 compiles; call 1 (the recorded run) is timed
+                    _, (seconds,), (out, _) = timed(
+                        lambda i: gb.ber_opt(gen, z0, layer, cfg, key=KEY) if i == 0 else ber_run(gen, z0, layer, cfg),
+                        1)
+                    out.update(model=model_name, setting=name, layer=layer, query=q, seconds=seconds,
+                               units=gen.layer_size(layer))
                     if model_name == "dcgan-mnist":
                         out["objective_over_j_star"] = out["objective"] / star[(layer, q)]
                     rows.append(out)
                     print(model_name, name, layer, q, round(out["objective"], 5), out["steps"],
                           round(out["seconds"], 3), flush=True)
-    return {"command": command, "environment": environment(),
-            "settings": {k: v if v != "old" else _cfg(OLD) for k, v in SWEEP.items()}, "rows": rows}
+    return {"settings": {k: v if v != "old" else _cfg(OLD) for k, v in SWEEP.items()}, "rows": rows}
 
 
 def sweep_report(res) -> str:
@@ -222,29 +209,45 @@ def sweep_plot(res, path):
     plt.close(fig)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=("jstar", "criteria", "sweep"))
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--pggan-queries", type=int, default=2, help="sweep: queries on the random PGGAN (default 2)")
     ap.add_argument("--pggan-layers", type=int, nargs="+", default=[2, 4],
                     help="sweep: layers of the random PGGAN (default 2 4)")
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
+    return ap
+
+
+def command(args) -> str:
+    if args.what != "sweep":
+        return f"{PROG} {args.what}"
+    return f"{PROG} sweep --pggan-queries {args.pggan_queries} --pggan-layers {' '.join(map(str, args.pggan_layers))}"
+
+
+def run(args) -> dict:
+    """The record of ``args.what``: the common header, ``environment``, then the
+    study's fields (``criteria`` and ``sweep`` read ``jstar.json`` in ``args.out``)."""
+    header = record_header(command(args))
+    rec = {**header, "environment": environment(header["machine"])}
     if args.what == "jstar":
-        res = jstar()
-        _dump(res, os.path.join(args.out, "jstar.json"))
-        return
-    ref = json.load(open(os.path.join(args.out, "jstar.json")))
+        return {**rec, **jstar()}
+    with open(os.path.join(args.out, "jstar.json")) as f:
+        ref = json.load(f)
     if args.what == "criteria":
-        _dump(criteria(ref), os.path.join(args.out, "criteria.json"))
-    else:
-        command = "python -m benchmarks.beropt_study sweep" + (
-            f" --pggan-queries {args.pggan_queries} --pggan-layers {' '.join(map(str, args.pggan_layers))}")
-        res = sweep(ref, args.pggan_queries, args.pggan_layers, command)
-        _dump(res, os.path.join(args.out, "sweep.json"))
+        return {**rec, **criteria(ref)}
+    return {**rec, **sweep(ref, args.pggan_queries, args.pggan_layers)}
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    res = run(args)
+    _dump(res, os.path.join(args.out, f"{args.what}.json"))
+    if args.what == "sweep":
         write_text(os.path.join(args.out, "sweep.md"), sweep_report(res))
         sweep_plot(res, os.path.join(args.out, "sweep.png"))
+    return 0
 
 
 def _dump(obj, path):
@@ -253,4 +256,4 @@ def _dump(obj, path):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

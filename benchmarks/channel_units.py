@@ -1,8 +1,9 @@
 """Channel units against the paper's element units: BerOpt's objective at equal
 kept fraction, per layer.
 
-    python -m benchmarks.channel_units --model dcgan-mnist [--queries 10] \\
+    python -m benchmarks channel-units --model dcgan-mnist [--queries 10] \\
         [--out benchmarks/results/channel_units/dcgan-mnist.json]
+    python -m benchmarks channel-units --summarise FILE   # recompute a results file's summary
 
 For every layer of the model and each query (``seeded_queries(gen, 0, Q)``),
 BerOpt runs in element mode and in channel mode over a grid of ``lambda``; each
@@ -21,16 +22,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import shlex
-import subprocess
 import sys
 import time
 
 import numpy as np
 
-from .common import write_json
+from .common import record_header, write_json
 
+PROG = "python -m benchmarks channel-units"
 LAMBDAS = {"element": (0.01, 0.03, 0.1, 0.3, 1.0), "channel": (0.1, 0.3, 1.0, 3.0)}
 
 
@@ -81,7 +81,10 @@ def summarise(rows, element_lambda: float) -> dict:
     return out
 
 
-def run(model: str, queries: int, command: str, progress: bool = True) -> dict:
+def measure(model: str, queries: int, command: str, progress: bool = True) -> dict:
+    """The record: the common header, then the BerOpt runs of every layer, mode,
+    ``lambda`` and query (``rows``) and their :func:`summarise`; ``device``,
+    ``versions`` and ``git_commit`` as the results files have always had them."""
     import jax
     from tqdm.auto import tqdm
 
@@ -90,6 +93,7 @@ def run(model: str, queries: int, command: str, progress: bool = True) -> dict:
     from gbas_jax.io.checkpoint import load_model
     from gbas_jax.models import views
 
+    header = record_header(command)
     m = load_model(model, discriminator=False)
     base = settings.for_job(m.folder, None).config
     gen = m.generator
@@ -114,34 +118,49 @@ def run(model: str, queries: int, command: str, progress: bool = True) -> dict:
                                      "steps": int(r.steps), "converged": bool(r.converged)})
                         bar.update(1)
     summary = summarise(rows, base.ber_lambda)
-    import jax as _jax
-    own_commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return {"command": command, "model": model, "queries": queries, "lambdas": LAMBDAS,
+    mach = header["machine"]
+    return {**header, "model": model, "queries": queries, "lambdas": LAMBDAS,
             "settings": {k: v for k, v in dataclasses.asdict(base).items() if k != "units"},
-            "device": _jax.devices()[0].device_kind, "seconds": round(time.perf_counter() - t0, 1),
-            "versions": {"jax": _jax.__version__, "python": platform.python_version()}, "git_commit": own_commit,
-            "summary": summary, "rows": rows}
+            "device": mach["device_kind"], "seconds": round(time.perf_counter() - t0, 1),
+            "versions": {"jax": mach["jax"], "python": mach["python"]}, "summary": summary, "rows": rows}
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.channel_units", description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="dcgan-mnist")
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--summarise", metavar="FILE", help="recompute the summary of a results file from its rows")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def command(args) -> str:
+    """The command line of a measuring run (what its record's ``command`` says)."""
+    words = ["--model", args.model] + (["--queries", str(args.queries)] if args.queries != 10 else []) \
+        + (["--out", args.out] if args.out else []) + (["--no-progress"] if args.no_progress else [])
+    return f"{PROG} {shlex.join(words)}"
+
+
+def run(args) -> dict:
+    """The record: measured (:func:`measure`), or with ``--summarise FILE`` that
+    file's record with its summary recomputed from its rows."""
     if args.summarise:
         with open(args.summarise) as f:
             data = json.load(f)
         data["summary"] = summarise(data["rows"], data["settings"]["ber_lambda"])
+        return data
+    return measure(args.model, args.queries, command(args), progress=not args.no_progress)
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    data = run(args)
+    if args.summarise:
         write_json(args.summarise, data)
         print(f"rewrote {args.summarise}")
         return 0
     out = args.out or f"benchmarks/results/channel_units/{args.model}.json"
-    data = run(args.model, args.queries, "python -m benchmarks.channel_units " + shlex.join(argv),
-               progress=not args.no_progress)
     write_json(out, data)
     for layer, s in data["summary"].items():
         for m in s["matched"]:

@@ -33,8 +33,10 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _ready(out):
-    import jax
-    return jax.block_until_ready(out)
+    """Wait for JAX results; anything else (a PyTorch study's output, which syncs
+    itself) passes through, and JAX is not imported for it."""
+    jax = sys.modules.get("jax")
+    return out if jax is None else jax.block_until_ready(out)
 
 
 def timed(fn: Callable[[int], object], repeats: int) -> Tuple[float, List[float], object]:
@@ -87,7 +89,9 @@ def git_commit(root: str = _ROOT) -> Optional[str]:
 
 def machine(torch_device: Optional[str] = None) -> dict:
     """The host, the JAX backend and devices, and PyTorch's version and threads when
-    it is importable (``cuda_device``: its GPU's name when ``torch_device`` is CUDA)."""
+    the process has imported it or names ``torch_device`` (``cuda_device``: its
+    GPU's name for a CUDA device).  PyTorch is not imported for this alone: a JAX-only
+    study would pay seconds of start-up for it."""
     import jax
     info = {"node": platform.node(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
@@ -98,6 +102,8 @@ def machine(torch_device: Optional[str] = None) -> dict:
         info["jaxlib"] = jaxlib.__version__
     except ImportError:  # pragma: no cover - jax always ships it
         pass
+    if "torch" not in sys.modules and torch_device is None:
+        return info
     try:
         import torch
     except ImportError:

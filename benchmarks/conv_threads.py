@@ -3,7 +3,7 @@ membership test runs below and at the losing sweep points, one batch of K = 32
 candidates, XLA (as gbas-jax's layers call it) and PyTorch (channels-last, as
 ``batched_torch``), each with the whole CPU and pinned to one core.
 
-    python -m benchmarks.conv_threads [--out benchmarks/results/cpu/conv_threads]
+    python -m benchmarks conv-threads [--out benchmarks/results/cpu/conv_threads]
 
 Each (library, cores) pair runs in its own process, pinned before the library
 starts its thread pool; medians of 30 calls after 3 warm-up calls.  Writes
@@ -18,8 +18,9 @@ import os
 import subprocess
 import sys
 
-from .common import write_json, write_text
+from .common import record_header, timed, write_json, write_text
 
+PROG = "python -m benchmarks conv-threads"
 BATCH = 32
 #: (where it runs, kind, input size, C_in, C_out): the DCGANs' layers 2-4 and the
 #: 64x64 PGGAN's (benchmark widths) layers 2-4
@@ -42,14 +43,12 @@ def macs(kind, n, cin, cout):
 
 
 def _median(fn, sync):
-    import time
-    for _ in range(3):
+    """The middle of ``REPEATS`` timed calls (the upper one of the two middle
+    calls: ``REPEATS`` is even) after 3 warm-up calls, the last of them
+    :func:`~benchmarks.common.timed`'s first call."""
+    for _ in range(2):
         sync(fn())
-    times = []
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        sync(fn())
-        times.append(time.perf_counter() - t)
+    _, times, _ = timed(lambda r: sync(fn()), REPEATS)
     return sorted(times)[len(times) // 2]
 
 
@@ -88,14 +87,17 @@ def child(lib: str, cores: int) -> dict:
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=None, help="path prefix for .json and .md")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.child:
-        print(json.dumps(child(args.child[0], int(args.child[1]))))
-        return None
+    return ap
+
+
+def run(args) -> dict:
+    """The record: each (library, cores) pair measured in its own process
+    (:func:`child`), then the common header, ``cores``, ``batch``, ``jax``,
+    ``torch`` and one row per shape."""
     cores = len(os.sched_getaffinity(0))
     runs = {}
     for lib in ("xla", "torch"):
@@ -104,8 +106,7 @@ def main(argv=None):
                                capture_output=True, text=True, check=True)
             runs[f"{lib}_{c}"] = json.loads(r.stdout.strip().splitlines()[-1])
             print(lib, c, runs[f"{lib}_{c}"], flush=True)
-    import jax
-    import torch
+    header = record_header(PROG)
     rows = []
     for name, kind, n, cin, cout in SHAPES:
         row = dict(layer=name, kind=kind, input=f"{BATCH}x{n}x{n}x{cin}", c_out=cout, macs=macs(kind, n, cin, cout))
@@ -116,21 +117,35 @@ def main(argv=None):
         row["xla_over_torch_1core"] = runs["xla_1"][name] / runs["torch_1"][name]
         row["xla_over_torch_all"] = runs[f"xla_{cores}"][name] / runs[f"torch_{cores}"][name]
         rows.append(row)
-    out = {"command": "python -m benchmarks.conv_threads", "cores": cores, "batch": BATCH, "jax": jax.__version__,
-           "torch": torch.__version__, "rows": rows}
+    mach = header["machine"]
+    return {**header, "cores": cores, "batch": BATCH, "jax": mach["jax"], "torch": mach["torch"], "rows": rows}
+
+
+def report(rec) -> str:
+    """The markdown table of a record (:func:`run`)."""
+    cores, rows = rec["cores"], rec["rows"]
     cols = ["layer", "input", "c_out", f"xla_{cores}_us", "xla_1_us", f"torch_{cores}_us", "torch_1_us",
             "xla_speedup_from_cores", "torch_speedup_from_cores"]
-    md = [f"Convolutions of one batch of {BATCH} ({cores} cores; jax {jax.__version__}, torch {torch.__version__}; "
+    md = [f"Convolutions of one batch of {BATCH} ({cores} cores; jax {rec['jax']}, torch {rec['torch']}; "
           "medians of 30 calls, microseconds)", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         md.append("| " + " | ".join(f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
-    text = "\n".join(md) + "\n"
+    return "\n".join(md) + "\n"
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child[0], int(args.child[1]))))
+        return 0
+    out = run(args)
+    text = report(out)
     print(text)
     if args.out:
         write_json(args.out + ".json", out)
         write_text(args.out + ".md", text)
-    return out
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,7 +2,11 @@
 weights (pytorch_GAN_zoo layout, also the GAN-dissection layout), and of loading
 the converted folder.  Needs torch (to write the input file).
 
-    python -m benchmarks.convert_time [--resolution 256] [--out FILE.json]
+    python -m benchmarks convert-time [--resolution 256] [--out FILE.json]
+
+(``python -m benchmarks.convert_time ...`` runs the same.)  The record starts with
+:func:`benchmarks.common.record_header` (``command``, ``git_commit``, ``machine``);
+``processor``, ``cpus``, ``jax`` and ``torch`` repeat the machine's fields.
 """
 
 from __future__ import annotations
@@ -10,21 +14,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import shlex
 import shutil
+import sys
 import tempfile
-import time
 
-from .common import write_json
+from .common import record_header, timed, write_json
+
+PROG = "python -m benchmarks convert-time"
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
+    return ap
 
-    import jax
+
+def command(args) -> str:
+    """The command line that gives ``args`` (options at their defaults left out)."""
+    words = [] if args.resolution == 256 else ["--resolution", str(args.resolution)]
+    words += [] if args.out is None else ["--out", args.out]
+    return " ".join([PROG] + ([shlex.join(words)] if words else []))
+
+
+def run(args) -> dict:
+    """Convert and load each layout once; the record (one entry per layout in ``records``)."""
     import numpy as np
     import torch
 
@@ -33,6 +48,10 @@ def main(argv=None):
     import converters
     import gbas_jax as gb
     from gbas_jax.models.pggan import default_widths
+
+    def load(folder):
+        gen = gb.load_pretrained(folder)
+        return gen, gen.params          # waited for: the parameters on the device
 
     widths = list(default_widths(args.resolution))
     records = []
@@ -50,13 +69,8 @@ def main(argv=None):
             torch.save(obj, src)
             size_mb = os.path.getsize(src) / 2 ** 20
             out = os.path.join(tmp, layout)
-            t0 = time.perf_counter()
-            info = converters.convert(src, out)
-            t_convert = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            gen = gb.load_pretrained(out)
-            jax.block_until_ready(gen.params)
-            t_load = time.perf_counter() - t0
+            t_convert, _, info = timed(lambda _: converters.convert(src, out), 0)       # one call
+            t_load, _, (gen, _) = timed(lambda _: load(out), 0)                        # one call
             z = np.random.default_rng(0).standard_normal((2, 512)).astype(np.float32)
             with torch.no_grad():
                 ref = G(torch.from_numpy(z)).numpy().transpose(0, 2, 3, 1)
@@ -68,12 +82,19 @@ def main(argv=None):
             records.append(rec)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    result = {"machine": platform.node(), "processor": platform.processor() or platform.machine(),
-              "cpus": os.cpu_count(), "jax": jax.__version__, "torch": torch.__version__, "records": records}
+    header = record_header(command(args))
+    m = header["machine"]
+    return {**header, "processor": m["processor"], "cpus": m["cpus"], "jax": m["jax"], "torch": m["torch"],
+            "records": records}
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    result = run(args)
     if args.out:
         write_json(args.out, result, indent=2)
-    return result
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

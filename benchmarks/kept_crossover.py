@@ -1,6 +1,6 @@
 """Where the kept-unit path beats the full layer: the rule behind ``region_path="auto"``.
 
-    python -m benchmarks.kept_crossover [--out DIR] [--max-layer N]
+    python -m benchmarks kept-crossover [--out DIR] [--max-layer N] [--from-log FILE]
 
 For the conv layers of three models (the trained ``dcgan-mnist``, the random
 PyTorch-examples 64x64 DCGAN and the random 64x64 PGGAN of ``python -m benchmarks``)
@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -30,8 +31,9 @@ import numpy as np
 from gbas_jax.core import kept
 
 from . import suite
-from .common import write_json, write_text
+from .common import record_header, write_json, write_text
 
+PROG = "python -m benchmarks kept-crossover"
 OUT = os.path.join(os.path.dirname(__file__), "results", "cpu")
 FRACTIONS = (0.002, 0.01, 0.03, 0.1, 0.2)
 
@@ -105,31 +107,41 @@ def least_regret_cost_model(rows):
     return best
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--from-log", metavar="FILE",
                     help="write the report from the JSON rows an earlier run printed (one per line; a run "
                          "stopped part-way keeps the rows it measured) instead of measuring")
     ap.add_argument("--max-layer", type=int, default=None,
                     help="measure conv layers 2..N of each model only (default: all)")
-    args = ap.parse_args(argv)
-    command = "python -m benchmarks.kept_crossover" + (f" --max-layer {args.max_layer}" if args.max_layer else "")
+    return ap
+
+
+def run(args) -> dict:
+    """The record: the common header, ``device`` and ``jax``, the measured points
+    (``rows``; read from ``--from-log`` instead when given) and the fitted rules."""
+    command = PROG + (f" --max-layer {args.max_layer}" if args.max_layer else "")
     if args.from_log:
         with open(args.from_log) as f:
             rows = [json.loads(line) for line in f if line.startswith("{")]
         command += f" (rows printed by that run, {len(rows)} points, written with --from-log)"
+        header = record_header(command)
     else:
+        header = record_header(command)
         jax.config.update("jax_default_matmul_precision", "highest")
         rows = measure(max_layer=args.max_layer)
-    x = crossover(rows)
-    os.makedirs(args.out, exist_ok=True)
-    write_json(os.path.join(args.out, "kept_crossover.json"),
-               {"command": command, "device": jax.devices()[0].device_kind, "jax": jax.__version__, "rows": rows,
-                "crossover_mac_ratio": x, "least_regret_threshold": least_regret_threshold(rows)[0],
-                "least_regret_cost_model": least_regret_cost_model(rows)[:2]})
+    mach = header["machine"]
+    return {**header, "device": mach["device_kind"], "jax": mach["jax"], "rows": rows,
+            "crossover_mac_ratio": crossover(rows), "least_regret_threshold": least_regret_threshold(rows)[0],
+            "least_regret_cost_model": least_regret_cost_model(rows)[:2]}
+
+
+def report(rec) -> str:
+    """The markdown page of a record (:func:`run`)."""
+    rows, x = rec["rows"], rec["crossover_mac_ratio"]
     lines = ["# Kept path against the full layer", "",
-             f"`{command}` on {jax.devices()[0].device_kind} (jax {jax.__version__}): "
+             f"`{rec['command']}` on {rec['device']} (jax {rec['jax']}): "
              "one membership test of 32 candidates, microseconds per candidate, prefix included.", "",
              "| model | layer | kept fraction | kept | P x C | MAC ratio | full us | kept us | speed-up |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -151,10 +163,14 @@ def main(argv=None):
               f"B = {kept.KEPT_GATHER_COST_CPU:g} (round values in the fit's flat optimum): "
               f"{len(_regret(rows, lambda r: r['mac_ratio'] > kept.min_mac_ratio('cpu', r['sizes'][1]))[1])} "
               f"points the slower way."]
-    write_text(os.path.join(args.out, "kept_crossover.md"), "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rec, path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    rows, x = rec["rows"], rec["crossover_mac_ratio"]
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in dict.fromkeys(r["model"] for r in rows):
         sel = [r for r in rows if r["model"] == name]
@@ -162,7 +178,7 @@ def main(argv=None):
     ax.axhline(1.0, color="gray", lw=0.8)
     if x:
         ax.axvline(x, color="tab:red", lw=0.8, ls="--", label=f"crossover {x:.1f}")
-    t = least_regret_threshold(rows)[0]
+    t = rec["least_regret_threshold"]
     ax.axvline(t, color="tab:green", lw=0.8, ls=":", label=f"least regret {t:g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -170,9 +186,19 @@ def main(argv=None):
     ax.set_ylabel("speed-up of the kept path")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(args.out, "kept_crossover.png"), dpi=110)
-    print("crossover", x)
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    rec = run(args)
+    os.makedirs(args.out, exist_ok=True)
+    write_json(os.path.join(args.out, "kept_crossover.json"), rec)
+    write_text(os.path.join(args.out, "kept_crossover.md"), report(rec))
+    plot(rec, os.path.join(args.out, "kept_crossover.png"))
+    print("crossover", rec["crossover_mac_ratio"])
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

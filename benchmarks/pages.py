@@ -1,7 +1,7 @@
 """Numbers in the docs, written from committed results files.
 
-    python -m benchmarks.pages            # rewrite every generated block
-    python -m benchmarks.pages --check    # exit 1 and name each block that differs
+    python -m benchmarks pages            # rewrite every generated block
+    python -m benchmarks pages --check    # exit 1 and name each block that differs
 
 A page holds a generated block between two markers::
 
@@ -25,6 +25,9 @@ import sys
 from typing import Callable, Dict, Tuple
 
 import numpy as np
+
+from .gpu_pages import BLOCKS as GPU_BLOCKS
+from .suite_pages import BLOCKS as SUITE_BLOCKS
 
 BEGIN = "<!-- generated: {name} (python -m benchmarks.pages) -->"
 END = "<!-- end generated: {name} -->"
@@ -233,42 +236,6 @@ def channel_units(model: str) -> Callable[[str], str]:
     return block
 
 
-def two_questions(root) -> str:
-    """(a) one algorithm in two implementations, (b) two algorithms in gbas-jax, from
-    the committed run of ``python -m benchmarks`` that measured both."""
-    folder = os.path.join("benchmarks", "results", "cpu-two-questions")
-    d = _load(root, folder, "results.json")
-    recs = d["records"]
-    tto = [r for r in recs if r["kind"] == "tto" and r["impl"] == "jax" and r.get("algorithm") == "library"]
-    lines = ["| BerOpt to J <= 1.03 x J(plain, 3,000 steps) | layer | query | gbas-jax, library BerOpt, s "
-             "| (a) vs batched PyTorch, same algorithm | vs the paper's algorithm (sequential PyTorch) "
-             "| (b) gbas-jax's plain BerOpt over its library BerOpt |", "|---|---|---|---|---|---|---|"]
-    for r in sorted(tto, key=lambda r: (r["layer"], r["query"])):
-        lb = lambda k: " (lower bound)" if r.get(f"{k}_is_lower_bound") else ""  # noqa: E731
-        lines.append(f"| {r['model']} | {r['layer']} | {r['query']} | {r['tto_s']:.3f} "
-                     f"| {r['speedup_vs_batched_torch']:.2f}x{lb('speedup_vs_batched_torch')} "
-                     f"| {r['speedup_vs_reference_torch']:.0f}x{lb('speedup_vs_reference_torch')} "
-                     f"| {r['algorithm_gain']:.1f}x{lb('algorithm_gain')} |")
-    batch = {r["impl"]: r for r in recs if r["kind"] == "batch" and r["group"] == "targets"}
-    j, t = batch.get("jax"), batch.get("batched_torch")
-    out = "\n".join(lines)
-    if j and t:
-        out += (f"\n\nEnd to end, `EGBASConfig()` in both (the library's BerOpt until it converges, then GB-RRT "
-                f"to {j['capacity']} samples): gbas-jax `egbas_batch` {j['queries_per_s']:.2f} queries/s "
-                f"({j['queries']} queries), batched PyTorch {t['queries_per_s']:.2f} queries/s ({t['queries']} "
-                f"queries one after another): **(a) {j['queries_per_s'] / t['queries_per_s']:.2f}x**.")
-    k = sorted((r for r in recs if r["kind"] == "rrt" and r["group"] == "proposals" and r["impl"] == "jax"),
-               key=lambda r: r["proposals"])
-    if k:
-        out += ("\n\n(b) for GB-RRT, in gbas-jax (`dcgan-mnist` layer 2, N = 500): accepted samples per second "
-                "against one proposal per iteration (the paper's algorithm): "
-                + ", ".join(f"K = {r['proposals']} {r['gain_vs_one_proposal']:.2f}x" for r in k if r["proposals"] > 1)
-                + ".")
-    return out + (f"\n\n`{d['command']}` ({d['machine']['processor']}, {d['machine']['cpus']} CPUs, jax "
-                  f"{d['machine']['jax']}, torch {d['machine']['torch']}, commit {str(d['git_commit'])[:7]}; "
-                  f"`{folder}/report.md` has every row).")
-
-
 def beropt_downstream(root) -> str:
     """Today's ``gbas-jax sample`` on dcgan-mnist layer 2 against the first version's
     (the H100 run's printed summary)."""
@@ -307,7 +274,7 @@ BLOCKS: Dict[Tuple[str, str], Callable[[str], str]] = {
     ("docs/models.md", "stylegan2-parity"): stylegan2_parity,
     ("docs/models.md", "pggan-peers"): pggan_peers,
     ("docs/performance.md", "stylegan2-gpu"): stylegan2_gpu,
-    ("docs/performance.md", "two-questions"): two_questions,
+    **{("docs/performance.md", name): fn for name, fn in {**SUITE_BLOCKS, **GPU_BLOCKS}.items()},
     ("docs/beropt.md", "downstream"): beropt_downstream,
     ("docs/models.md", "stylegan2-mnist-training"): stylegan2_mnist_training,
     **{("docs/reproduction.md", f"stylegan2-mnist-{v}"): reproduction(f"benchmarks/results/reproduce/stylegan2-mnist-{v}")
@@ -353,11 +320,15 @@ def differing(root: str):
     return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks pages", description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if a block differs")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     if args.check:
         bad = differing(args.root)
         for page, name in bad:

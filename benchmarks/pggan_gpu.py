@@ -1,9 +1,12 @@
 """Paper-scale PGGAN on an accelerator: precision, speed, batches and memory.
 
-    python -m benchmarks.pggan_gpu precision --out FILE.json   # egbas per layer and precision
-    python -m benchmarks.pggan_gpu precision --warm-only --layers 2 --precisions tf32 --out W.json
-    python -m benchmarks.pggan_gpu batch --queries 8 --out FILE.json
-    python -m benchmarks.pggan_gpu memory --queries 32 --out FILE.json   # one batch size per process
+    python -m benchmarks pggan-gpu precision --out FILE.json   # egbas per layer and precision
+    python -m benchmarks pggan-gpu precision --warm-only --layers 2 --precisions tf32 --out W.json
+    python -m benchmarks pggan-gpu batch --queries 8 --out FILE.json
+    python -m benchmarks pggan-gpu memory --queries 32 --out FILE.json   # one batch size per process
+    python -m benchmarks pggan-gpu summary FOLDER   # the headline figures of a gpu.sh folder
+
+(``python -m benchmarks.pggan_gpu ...`` still works: ``benchmarks/gpu.sh`` calls it so.)
 
 The model: a full-width 256x256 PGGAN with random weights (pytorch_GAN_zoo layout,
 widths 512-512-512-512-256-128-64, Dz 512); ``--resolution`` / ``--max-width``
@@ -24,7 +27,8 @@ peak bytes of one batch size against ``generator_bytes + memory_per_query x
 queries`` (run each size in a fresh process with preallocation off, after another
 process has filled the compilation and autotuning caches: the autotuner's scratch
 would otherwise count).  Every measurement is written to the
-JSON file as soon as it is made.
+JSON file as soon as it is made; the file starts with the fields of
+:func:`benchmarks.common.record_header` (command, commit, machine).
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
-from .common import write_json
+from .common import machine, record_header, timed, write_json
 
 
 def _jaccard(a, b):
@@ -44,14 +49,16 @@ def _jaccard(a, b):
     return float(np.sum(a & b) / union) if union else 1.0
 
 
-def _versions():
+def _versions(info=None):
+    """The record's device and version fields (kept at the top level, where the
+    summary and ``benchmarks/pages.py`` read them), from ``info`` (default
+    :func:`benchmarks.common.machine`), plus flax's, optax's and the matmul precision."""
     import flax
     import jax
-    import jaxlib
     import optax
-    dev = jax.devices()[0]
-    return {"device": str(dev), "device_kind": dev.device_kind, "backend": jax.default_backend(),
-            "jax": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+    info = machine() if info is None else info
+    return {"device": info["devices"][0], "device_kind": info["device_kind"], "backend": info["backend"],
+            "jax": info["jax"], "jaxlib": info.get("jaxlib"), "flax": flax.__version__,
             "optax": optax.__version__, "default_matmul_precision": jax.config.jax_default_matmul_precision}
 
 
@@ -62,15 +69,9 @@ def _peak_bytes():
 
 
 def _timed(fn, repeats):
-    """``(seconds of each call, last output)``: ``repeats`` calls after one untimed call."""
-    import jax
-    out = jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return times, out
+    """:func:`benchmarks.common.timed` of a function of no arguments: ``(first call s,
+    [seconds of each of the repeats calls after it], last output)``."""
+    return timed(lambda r: fn(), repeats)
 
 
 def _record(rec, run, save):
@@ -112,10 +113,9 @@ def precision_runs(gen, z0, layer, args, rec, save, *, key):
     for p in args.precisions:
         cfg = fixed.replace(ber_precision=p)
         call = lambda: gb.egbas(gen, z0, layer, cfg, key=key)             # noqa: E731
-        t = time.perf_counter()
-        times, res = _timed(call, 0 if warm else (1 if p == "float32" else args.repeats))
+        first, times, res = _timed(call, 0 if warm else (1 if p == "float32" else args.repeats))
         run = _row("egbas", layer, p, times, res)
-        run["first_s"] = time.perf_counter() - t - sum(times)
+        run["first_s"] = first
         if p == "float32":
             ref = res
             # Noise floor: the same float32 run in another batch shape (row 0 of a
@@ -133,10 +133,9 @@ def precision_runs(gen, z0, layer, args, rec, save, *, key):
         _record(rec, run, save)
     for p in args.default_precisions:
         cfg = base.replace(ber_precision=p)
-        t = time.perf_counter()
-        times, res = _timed(lambda: gb.egbas(gen, z0, layer, cfg, key=key), 0 if warm else args.repeats)
+        first, times, res = _timed(lambda: gb.egbas(gen, z0, layer, cfg, key=key), 0 if warm else args.repeats)
         run = _row("egbas-converged", layer, p, times, res)
-        run["first_s"] = time.perf_counter() - t - sum(times)
+        run["first_s"] = first
         _record(rec, run, save)
 
 
@@ -191,13 +190,8 @@ def summarise(folder) -> str:
     return "\n".join(lines) if lines else "no results"
 
 
-def main(argv=None):
-    import sys
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["summary"]:
-        print(summarise(argv[1]))
-        return None
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks pggan-gpu", description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=("precision", "batch", "memory", "summary"))
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--max-width", type=int, default=512)
@@ -215,20 +209,26 @@ def main(argv=None):
     ap.add_argument("--compiled", action="store_true",
                     help="memory: also record compiled_batch_bytes (XLA's buffer assignment) after the peak")
     ap.add_argument("--out", required=True)
-    args = ap.parse_args(argv)
+    return ap
 
+
+def run(args) -> dict:
+    """The record of one stage (``args.what``), written to ``args.out`` after every
+    measurement (a time-boxed run keeps what it measured)."""
     import jax
     import numpy as np
 
     import gbas_jax as gb
 
+    header = record_header()
     t0 = time.perf_counter()
     gen = gb.models.pggan(key=jax.random.key(0), latent_dim=512, resolution=args.resolution,
                           max_width=args.max_width, bias_scale=0.1)
     # the output's file name only: the folder is the machine's
     settings = dict(vars(args), out=os.path.basename(args.out))
-    rec = {"what": args.what, **_versions(), "resolution": args.resolution, "widths": list(gen.model.module.widths),
-           "param_bytes": gb.generator_bytes(gen), "argv": settings, "runs": []}
+    rec = {**header, "what": args.what, **_versions(header["machine"]), "resolution": args.resolution,
+           "widths": list(gen.model.module.widths), "param_bytes": gb.generator_bytes(gen), "argv": settings,
+           "runs": []}
 
     def save():
         rec["elapsed_s"] = time.perf_counter() - t0
@@ -243,26 +243,21 @@ def main(argv=None):
             precision_runs(gen, z0s[0], lay, args, rec, save, key=jax.random.key(1))
     elif args.what == "batch":
         z = z0s[:args.queries]
-        t = time.perf_counter()
-        res = jax.block_until_ready(gb.egbas_batch(gen, z, layer, base, key=jax.random.key(0)))
-        first = time.perf_counter() - t
+        batch = lambda: gb.egbas_batch(gen, z, layer, base, key=jax.random.key(0))     # noqa: E731
+        first, _, res = _timed(batch, 0)
         peak = _peak_bytes()            # before anything else runs: the batch's own peak
-        times, res = _timed(lambda: gb.egbas_batch(gen, z, layer, base, key=jax.random.key(0)), 1)
-        jax.block_until_ready(gb.egbas(gen, z[0], layer, base, key=jax.random.key(0)))     # compile
-        singles = []
-        for i in range(args.queries):
-            t = time.perf_counter()
-            jax.block_until_ready(gb.egbas(gen, z[i], layer, base, key=jax.random.key(i)))
-            singles.append(time.perf_counter() - t)
+        _, times, res = _timed(batch, 1)
+        # the first call compiles; then query i with key i, each timed
+        _, singles, _ = timed(lambda r: gb.egbas(gen, z[max(r - 1, 0)], layer, base,
+                                                 key=jax.random.key(max(r - 1, 0))), args.queries)
         run = {"kind": "egbas_batch", "first_s": first, "batch_s": times[0], "queries_per_s": args.queries / times[0],
                "single_s": singles, "single_calls_s": float(np.sum(singles)),
                "single_queries_per_s": args.queries / float(np.sum(singles)),
                **_batch_fields(gen, layer, base, args.queries, res, peak)}
         _record(rec, run, save)
     else:
-        t = time.perf_counter()
-        res = jax.block_until_ready(gb.egbas_batch(gen, z0s[:args.queries], layer, base, key=jax.random.key(0)))
-        run = {"kind": "memory", "first_s": time.perf_counter() - t,
+        first, _, res = _timed(lambda: gb.egbas_batch(gen, z0s[:args.queries], layer, base, key=jax.random.key(0)), 0)
+        run = {"kind": "memory", "first_s": first,
                **_batch_fields(gen, layer, base, args.queries, res, _peak_bytes())}
         if args.compiled:
             # XLA's buffer assignment of the batch's two programs, after the peak was read
@@ -272,5 +267,16 @@ def main(argv=None):
     return rec
 
 
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["summary"]:
+        print(summarise(argv[1]))
+        return 0
+    args = parser().parse_args(argv)
+    rec = run(args)          # each measurement printed and written as it was made
+    write_json(args.out, rec)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,9 @@
 """The genforce and InterFaceGAN PGGAN converters checked against the peers' own code.
 
-    python -m benchmarks.pggan_peers --genforce DIR --interfacegan DIR \\
+    python -m benchmarks pggan-peers --genforce DIR --interfacegan DIR \\
         [--out benchmarks/results/pggan_peers.json]
+
+(``python -m benchmarks.pggan_peers ...`` runs the same.)
 
 ``DIR`` are checkouts of genforce/genforce and genforce/interfacegan (both MIT).
 ``tests/test_genforce.py`` checks :mod:`converters` against the project's own
@@ -31,17 +33,18 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import platform
 import shlex
 import sys
 import tempfile
 
 import numpy as np
 
-from .common import write_json
+from .common import record_header, write_json
 from .stylegan2_parity import git_info, nhwc, rel
 
 TOLERANCE = 1e-4
+PROG = "python -m benchmarks pggan-peers"
+DEFAULT_OUT = "benchmarks/results/pggan_peers.json"
 
 
 def _load_module(path: str, name: str):
@@ -100,7 +103,8 @@ def _row(name, G, forward, layers, z, info, folder, mirror, torch) -> dict:
     return row
 
 
-def run(genforce_dir: str, interfacegan_dir: str, command: str) -> dict:
+def compare(genforce_dir: str, interfacegan_dir: str) -> list:
+    """Every configuration of both peers: one row each (:func:`_row`)."""
     import torch
 
     import converters
@@ -137,32 +141,42 @@ def run(genforce_dir: str, interfacegan_dir: str, command: str) -> dict:
             mirror = InterfaceganPGGAN(resolution=16, z_dim=512, fmaps_base=16384, fmaps_max=512, fused_scale=fused)
             results.append(_row(f"InterFaceGAN 16x16 {'fused' if fused else 'unfused'}, state dict", G, G, 6, z,
                                 info, folder, mirror, torch))
-    import jax
+    return results
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    ap.add_argument("--genforce", required=True, help="a checkout of genforce/genforce")
+    ap.add_argument("--interfacegan", required=True, help="a checkout of genforce/interfacegan")
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    return ap
+
+
+def command(args) -> str:
+    """The command line that gives ``args`` (``--out`` left out at its default)."""
+    words = ["--genforce", args.genforce, "--interfacegan", args.interfacegan]
+    return PROG + " " + shlex.join(words + ([] if args.out == DEFAULT_OUT else ["--out", args.out]))
+
+
+def run(args) -> dict:
+    """The record: every configuration's figures, the largest, the peers' commits,
+    the versions and :func:`benchmarks.common.record_header`'s fields."""
+    genforce_dir, interfacegan_dir = os.path.abspath(args.genforce), os.path.abspath(args.interfacegan)
+    results = compare(genforce_dir, interfacegan_dir)
+    header = record_header(command(args))
+    m = header["machine"]
     worst = max(max(r["image"], r["layers_max"], r["mirror_image"]) for r in results)
-    return {"command": command, "tolerance": TOLERANCE, "max": worst, "passed": worst <= TOLERANCE,
+    return {"command": header["command"], "tolerance": TOLERANCE, "max": worst, "passed": worst <= TOLERANCE,
             "results": results,
             "peers": {"genforce": git_info(genforce_dir, "genforce/genforce"),
                       "interfacegan": git_info(interfacegan_dir, "genforce/interfacegan")},
-            "versions": {"torch": torch.__version__, "jax": jax.__version__, "python": platform.python_version(),
-                         "backend": jax.default_backend()},
-            "git_commit": _own_commit()}
-
-
-def _own_commit():
-    import subprocess
-    r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-    return r.stdout.strip() or None
+            "versions": {k: m[k] for k in ("torch", "jax", "python", "backend")},
+            "git_commit": header["git_commit"], "machine": m}
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.pggan_peers", description=__doc__.splitlines()[0])
-    ap.add_argument("--genforce", required=True, help="a checkout of genforce/genforce")
-    ap.add_argument("--interfacegan", required=True, help="a checkout of genforce/interfacegan")
-    ap.add_argument("--out", default="benchmarks/results/pggan_peers.json")
-    args = ap.parse_args(argv)
-    data = run(os.path.abspath(args.genforce), os.path.abspath(args.interfacegan),
-               "python -m benchmarks.pggan_peers " + shlex.join(argv))
+    args = parser().parse_args(argv)
+    data = run(args)
     write_json(args.out, data)
     for r in data["results"]:
         print(f"{r['name']}: image {r['image']:.1e}, layers {r['layers_max']:.1e}, mirror {r['mirror_image']:.1e}")

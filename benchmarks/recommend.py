@@ -1,6 +1,7 @@
 """Choosing a model's recommended E-GBAS settings by a sweep.
 
-    python -m benchmarks.recommend MODEL [--layers 2 4] [--seeds 0 1 2 3 4] [--grid NAME] [--space z|w]
+    python -m benchmarks recommend MODEL [--layers 2 4] [--seeds 0 1 2 3 4] [--grid NAME] [--space z|w]
+    python -m benchmarks recommend MODEL --check-sample [--seeds ...] [--space z|w]
 
 For every setting of the grid, at each layer and seed (the query and key of
 ``gbas-jax sample --seed S``): E-GBAS, and the epsilon-L2 baseline calibrated from
@@ -14,7 +15,8 @@ of the baselines needs rejections) in the most runs, then where E-GBAS varies
 less than the baseline in the most runs, then the largest tree radius; the
 library defaults win a tie.  ``--space`` sweeps a StyleGAN2 in one latent space (the
 queries of ``gbas-jax sample --space``).  Writes
-``benchmarks/results/recommend/MODEL[-SPACE]-GRID.json`` and ``.md``.
+``benchmarks/results/recommend/MODEL[-SPACE]-GRID.json`` and ``.md`` (with
+``--check-sample``: ``MODEL[-SPACE]-sample.json``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import itertools
 import json
 import os
+import shlex
 import statistics
 import sys
 
@@ -34,8 +37,9 @@ from gbas_jax.apps.evaluation import evaluate_query, query_keys
 from gbas_jax.io.checkpoint import open_model
 from gbas_jax.models import views
 
-from .common import write_json, write_text
+from .common import record_header, write_json, write_text
 
+PROG = "python -m benchmarks recommend"
 OUT = os.path.join(os.path.dirname(__file__), "results", "recommend")
 
 GRIDS = {
@@ -101,9 +105,11 @@ def choose(results):
                                   all(getattr(default, k) == v for k, v in r["setting"].items()))) if ok else None
 
 
-def report(model, argv, results, best, space=None) -> str:
+def report(rec) -> str:
+    """The markdown table of a sweep's record (:func:`run`)."""
+    model, space, results = rec["model"], rec["space"], rec["results"]
     lines = [f"# Recommended settings for `{model}`" + (f" in {space.upper()}" if space else ""), "",
-             f"`python -m benchmarks.recommend {' '.join(argv)}` on {jax.devices()[0].device_kind}; every other "
+             f"`{rec['command']}` on {rec['device']}; every other "
              "field at the library default. Medians over layers and seeds.", "",
              "| setting | trees full | acceptance | tree radius | kept fraction | BerOpt converged | "
              "calibrated (some candidate rejected) | E-GBAS varies less than eps-L2 | variation E-GBAS - eps-L2 | "
@@ -118,12 +124,12 @@ def report(model, argv, results, best, space=None) -> str:
     lines += ["", "Rule: all trees full; then the most runs where the tree met the region's boundary (some "
                   "candidate rejected, so that the paper's calibration of the baselines applies); then E-GBAS "
                   "varying less than eps-L2 in the most runs; then the largest tree radius.", "",
-              "Chosen: " + ((", ".join(f"{k} {v}" for k, v in best["setting"].items()) or "library defaults")
-                            if best else "none (no setting filled every tree)"), ""]
+              "Chosen: " + ((", ".join(f"{k} {v}" for k, v in rec["chosen"].items()) or "library defaults")
+                            if rec["chosen"] is not None else "none (no setting filled every tree)"), ""]
     return "\n".join(lines)
 
 
-def check_sample(model, seeds, space, out_dir):
+def check_sample(model, seeds, space):
     """``gbas-jax sample --model MODEL [--space S] --seed K`` for each seed, as a user
     runs it (the model's recommended settings): one row per seed from its record."""
     import tempfile
@@ -144,14 +150,11 @@ def check_sample(model, seeds, space, out_dir):
                      "units": c["units"], "ber_steps": c["ber_steps"], "config_sources": r["config_sources"],
                      "command": "gbas-jax " + " ".join(argv)})
         print(json.dumps(rows[-1]), flush=True)
-    stem = os.path.join(out_dir, os.path.basename(os.path.normpath(model)) + (f"-{space}" if space else "") + "-sample")
-    write_json(stem + ".json", {"model": model, "space": space, "device": jax.devices()[0].device_kind, "rows": rows})
-    print("wrote", stem + ".json")
     return rows
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("--layers", type=int, nargs="+", default=[2])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -163,25 +166,64 @@ def main(argv=None):
     ap.add_argument("--check-sample", action="store_true",
                     help="no sweep: run gbas-jax sample (the model's recommended settings) on each seed and "
                          "record whether each tree filled -> MODEL[-SPACE]-sample.json")
-    args = ap.parse_args(argv)
-    open_model(args.model)
+    return ap
+
+
+def command(args) -> str:
+    """The command line that runs ``args``: the model, the mode's options away from
+    their defaults (the grid always: it names the files), not ``--out``."""
+    words = [args.model]
     if args.check_sample:
-        os.makedirs(args.out, exist_ok=True)
-        check_sample(args.model, args.seeds, args.space, args.out)
-        return
+        words.append("--check-sample")
+    else:
+        words += ["--grid", args.grid]
+        for flag, value, default in (("--layers", args.layers, [2]), ("--capacity", args.capacity, 500),
+                                     ("--proposals", args.proposals, 32)):
+            if value != default:
+                words += [flag, *map(str, value if isinstance(value, list) else [value])]
+    if args.seeds != [0, 1, 2, 3, 4]:
+        words += ["--seeds", *map(str, args.seeds)]
+    if args.space:
+        words += ["--space", args.space]
+    return f"{PROG} {shlex.join(words)}"
+
+
+def _stem(args) -> str:
+    return os.path.join(args.out, os.path.basename(os.path.normpath(args.model)) + (f"-{args.space}" if args.space else "")
+                        + ("-sample" if args.check_sample else f"-{args.grid}"))
+
+
+def run(args) -> dict:
+    """The record: the common header, then with ``--check-sample`` the sample runs
+    (``model``, ``space``, ``device``, ``rows``), else the sweep (``model``, ``space``,
+    ``layers``, ``seeds``, ``grid``, ``device``, ``results``, ``chosen``)."""
+    open_model(args.model)
+    header = record_header(command(args))
+    device = header["machine"]["device_kind"]
+    if args.check_sample:
+        rows = check_sample(args.model, args.seeds, args.space)
+        return {**header, "model": args.model, "space": args.space, "device": device, "rows": rows}
     results = sweep(args.model, args.layers, args.seeds, GRIDS[args.grid],
                     {"capacity": args.capacity, "proposals": args.proposals}, space=args.space)
     best = choose(results)
+    return {**header, "model": args.model, "space": args.space, "layers": args.layers, "seeds": args.seeds,
+            "grid": GRIDS[args.grid], "device": device, "results": results,
+            "chosen": best["setting"] if best else None}
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    rec = run(args)
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, os.path.basename(os.path.normpath(args.model))
-                        + (f"-{args.space}" if args.space else "") + f"-{args.grid}")
-    write_json(stem + ".json", {"model": args.model, "space": args.space, "layers": args.layers, "seeds": args.seeds,
-                                "grid": GRIDS[args.grid], "device": jax.devices()[0].device_kind,
-                                "results": results, "chosen": best["setting"] if best else None})
-    write_text(stem + ".md", report(args.model, argv if argv is not None else sys.argv[1:], results, best,
-                                     args.space))
+    stem = _stem(args)
+    write_json(stem + ".json", rec)
+    if args.check_sample:
+        print("wrote", stem + ".json")
+        return 0
+    write_text(stem + ".md", report(rec))
     print("wrote", stem + ".json", "and .md")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,9 @@
 """The StyleGAN2 converters checked against the peers' own code.
 
-    python -m benchmarks.stylegan2_parity --nvlabs DIR --rosinality DIR \\
+    python -m benchmarks stylegan2-parity --nvlabs DIR --rosinality DIR \\
         [--out benchmarks/results/stylegan2_parity.json]
+
+(``python -m benchmarks.stylegan2_parity ...`` runs the same.)
 
 ``DIR`` are checkouts of NVlabs/stylegan2-ada-pytorch and
 rosinality/stylegan2-pytorch (for example ``git clone`` of the mirrors the ``fetch``
@@ -72,7 +74,6 @@ import copy
 import math
 import os
 import pickle
-import platform
 import re
 import shlex
 import subprocess
@@ -84,9 +85,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .common import write_json
+from .common import record_header, write_json
 
 TOLERANCE = 1e-4
+PROG = "python -m benchmarks stylegan2-parity"
 NVLABS_REPO = "NVlabs/stylegan2-ada-pytorch"
 ROSINALITY_REPO = "rosinality/stylegan2-pytorch"
 DEFAULT_OUT = os.path.join("benchmarks", "results", "stylegan2_parity.json")
@@ -631,10 +633,10 @@ def failures(results: List[dict], stand_in: dict) -> List[dict]:
     return out
 
 
-def run(nvlabs: str, rosinality: str, command: str, log=print) -> dict:
-    """Every configuration of both peers; the JSON record."""
+def compare(nvlabs: str, rosinality: str, header: dict, log=print) -> dict:
+    """Every configuration of both peers; the JSON record (``header``: what
+    :func:`benchmarks.common.record_header` gives, its fields put in the record)."""
     import jax
-    import torch
 
     results: List[dict] = []
     stubs = requests_stub()
@@ -658,15 +660,17 @@ def run(nvlabs: str, rosinality: str, command: str, log=print) -> dict:
                 "figures are max|a - b| / max|b| (b the peer's output, a gbas-jax's on the converted folder). "
                 "control_g_vs_g_ema_image: the same figure between the file's training generator and its EMA "
                 "generator (how large a wrong choice would be).",
-        "command": command,
+        "command": header["command"],
+        "git_commit": header["git_commit"],
+        "machine": header["machine"],
         "peers": {"nvlabs": git_info(nvlabs, NVLABS_REPO), "rosinality": git_info(rosinality, ROSINALITY_REPO)},
         "stand_ins": {"rosinality": "op: pure PyTorch fused_leaky_relu, FusedLeakyReLU, upfirdn2d, "
                                     "conv2d_gradfix.conv2d / conv_transpose2d (written from the documented semantics)",
                       "nvlabs": "none: their ops' own reference implementations on CPU"
                                 + ("; requests stubbed (imported for downloads only)" if stubs else "")},
         "stand_in_check": stand_in,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "jax": jax.__version__,
-                     "numpy": np.__version__, "backend": jax.default_backend()},
+        "versions": {**{k: header["machine"][k] for k in ("python", "torch", "jax")}, "numpy": np.__version__,
+                     "backend": header["machine"]["backend"]},
         "tolerance": TOLERANCE,
         "max_per_configuration": per_run,
         "max": overall,
@@ -676,19 +680,33 @@ def run(nvlabs: str, rosinality: str, command: str, log=print) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--nvlabs", required=True, help="a checkout of NVlabs/stylegan2-ada-pytorch")
     ap.add_argument("--rosinality", required=True, help="a checkout of rosinality/stylegan2-pytorch")
     ap.add_argument("--out", default=DEFAULT_OUT, help=f"the JSON result (default {DEFAULT_OUT})")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def command(args) -> str:
+    """The command line that gives ``args`` (``--out`` left out at its default)."""
+    words = ["--nvlabs", args.nvlabs, "--rosinality", args.rosinality]
+    return PROG + " " + shlex.join(words + ([] if args.out == DEFAULT_OUT else ["--out", args.out]))
+
+
+def run(args) -> dict:
+    """Check the checkouts (a usage error if one lacks its probe file), then
+    :func:`compare`: the record."""
     for what, path, probe in (("--nvlabs", args.nvlabs, "training/networks.py"),
                               ("--rosinality", args.rosinality, "model.py")):
         if not os.path.isfile(os.path.join(path, probe)):
-            ap.error(f"{what} {path}: no {probe} there")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    command = "python -m benchmarks.stylegan2_parity " + shlex.join(argv)
-    data = run(os.path.abspath(args.nvlabs), os.path.abspath(args.rosinality), command)
+            parser().error(f"{what} {path}: no {probe} there")
+    return compare(os.path.abspath(args.nvlabs), os.path.abspath(args.rosinality), record_header(command(args)))
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    data = run(args)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_json(args.out, data)
     print(f"{'passed' if data['passed'] else 'FAILED'}: largest relative difference {data['max']:.2e} "

@@ -197,7 +197,7 @@ def _net(impl, gen, device):
 
 def torch_rrt(impl: str, gen, z0, layer, V, cfg, device="cpu", net=None, seeds=SEEDS) -> dict:
     """A PyTorch reference's GB-RRT on the same region (rates: medians over ``seeds``)."""
-    from . import batched_torch, reference_torch
+    from torch_mirror import batched_torch, reference_torch
     mod = reference_torch if impl == "reference_torch" else batched_torch
     net = _net(impl, gen, device) if net is None else net
     # warm-up (allocator, kernels) on a short run
@@ -254,7 +254,7 @@ def jax_beropt(gen, z0, layer, cfg, steps: int, repeats=2) -> dict:
 
 
 def torch_beropt(impl: str, gen, z0, layer, cfg, steps: int, device="cpu", net=None) -> dict:
-    from . import batched_torch, reference_torch
+    from torch_mirror import batched_torch, reference_torch
     mod = reference_torch if impl == "reference_torch" else batched_torch
     net = _net(impl, gen, device) if net is None else net
     c = dataclasses.replace(cfg, ber_steps=steps, ber_tol=0.0, capacity=2, max_iterations=1)
@@ -286,7 +286,7 @@ def jax_batch(gen, z0s, layer, cfg, repeats=2) -> dict:
 def torch_batch(impl: str, gen, z0s, layer, cfg, device="cpu", beropt: str = "paper") -> dict:
     """The PyTorch way to run many queries: one after another.  ``beropt``:
     ``batched_torch``'s BerOpt variant (``"library"``: gbas-jax's algorithm)."""
-    from . import batched_torch, reference_torch
+    from torch_mirror import batched_torch, reference_torch
     mod = reference_torch if impl == "reference_torch" else batched_torch
     kw = {"beropt": beropt} if impl == "batched_torch" else {}
     net = _net(impl, gen, device)
@@ -405,7 +405,7 @@ def torch_time_to_objective(impl, gen, z0, layer, target, cap=3000, device="cpu"
     steps as above): the same algorithm in both implementations."""
     import torch
 
-    from . import batched_torch, reference_torch
+    from torch_mirror import batched_torch, reference_torch
     if algorithm == "library" and impl != "batched_torch":
         raise ValueError("the library's BerOpt is in batched_torch only")
     mod = reference_torch if impl == "reference_torch" else batched_torch

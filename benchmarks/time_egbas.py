@@ -2,34 +2,34 @@
 the compile time, on the shipped DCGAN-MNIST or on a randomly initialised
 DCGAN-MNIST-sized generator (32x32, widths 128-64-32-32).
 
-    python -m benchmarks.time_egbas [--model dcgan-mnist|random] [--layer 2] [--capacity 500]
+    python -m benchmarks time-egbas [--model dcgan-mnist|random] [--layer 2] [--capacity 500]
                                     [--batch 8] [--ber-lambda L] [--out FILE.json]
+
+(``python -m benchmarks.time_egbas ...`` still works: ``benchmarks/gpu_check.sh``
+calls it so.)
 
 The random model's images vary little (std ~0.04), so its default is ``--ber-lambda
 0.01`` (at the library default 0.1 every unit is dropped and the region is the whole
 space).
 
 The first call of each stage includes tracing and compilation; it is reported
-as ``first_call_s``, and ``compile_s`` = first call - median later call.
+as ``first_call_s``, and ``compile_s`` = first call - median later call.  The
+record starts with the fields of :func:`benchmarks.common.record_header`; the
+``device``, ``platform``, ``host`` and ``jax`` fields repeat its machine's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
+import sys
 
-import jax
-import numpy as np
-
-import gbas_jax as gb
-
-from .common import timed
+from .common import record_header, timed, write_json
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks time-egbas", description=__doc__.splitlines()[0])
     ap.add_argument("--layer", type=int, default=2)
     ap.add_argument("--capacity", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=5)
@@ -38,7 +38,14 @@ def main(argv=None):
     ap.add_argument("--model", default="dcgan-mnist", help="a loadable model, or 'random'")
     ap.add_argument("--ber-lambda", type=float, default=None)
     ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def run(args) -> dict:
+    import jax
+    import numpy as np
+
+    import gbas_jax as gb
 
     jax.config.update("jax_default_matmul_precision", "highest")  # no TF32 on GPUs
     if args.model == "random":
@@ -55,10 +62,12 @@ def main(argv=None):
     def one(r):
         return gb.egbas(gen, z0s[-1] if r == args.repeats else z0s[r], args.layer, cfg, key=jax.random.key(r))
 
+    header = record_header()
+    m = header["machine"]
     first, times, res = timed(one, args.repeats)
     record = {
-        "device": str(jax.devices()[0].device_kind), "platform": jax.default_backend(),
-        "host": platform.node(), "jax": jax.__version__,
+        **header,
+        "device": m["device_kind"], "platform": m["backend"], "host": m["node"], "jax": m["jax"],
         "model": name,
         "layer": args.layer, "units": gen.layer_size(args.layer), "config": cfg.__dict__,
         "egbas": {"first_call_s": first, "median_s": statistics.median(times), "all_s": times,
@@ -86,11 +95,17 @@ def main(argv=None):
         record["egbas_batch"] = {"queries": args.batch, "first_call_s": first_b, "median_s": med,
                                  "compile_s": first_b - med, "queries_per_s": args.batch / med,
                                  "samples": int(np.sum(res_b.tree.num_samples))}
+    return record
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    record = run(args)
     print(json.dumps(record, indent=2))
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(record, f, indent=2)
+        write_json(args.out, record, indent=2)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

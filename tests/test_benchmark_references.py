@@ -10,7 +10,7 @@ import torch
 
 import gbas_jax as gb
 
-from benchmarks import batched_torch, reference_torch
+from torch_mirror import batched_torch, reference_torch
 from torch_mirror import TorchDCGAN, check_mirror, from_jax
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("torch", reason="torch is a test dependency: pip install -e '.[test]'")
 
-from benchmarks import __main__ as bench_main  # noqa: E402
+from benchmarks import compare as bench_main  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -67,14 +67,15 @@ def test_gpu_script_stages_record_and_summarise(tmp_path):
     summary reads them back (no peak bytes on a CPU)."""
     from benchmarks import pggan_gpu
     tiny = ["--resolution", "8", "--max-width", "8", "--layers", "2", "--ber-steps", "30", "--repeats", "1"]
-    prec = pggan_gpu.main(["precision", "--precisions", "float32", "tf32", "--default-precisions",
-                           "--out", str(tmp_path / "precision.json"), *tiny])
+    run = lambda argv: pggan_gpu.run(pggan_gpu.parser().parse_args(argv))  # noqa: E731
+    prec = run(["precision", "--precisions", "float32", "tf32", "--default-precisions",
+                "--out", str(tmp_path / "precision.json"), *tiny])
     f32, tf32 = prec["runs"]
     assert (f32["ber_precision"], tf32["ber_precision"]) == ("float32", "tf32") and f32["ber_steps"] == 30
     assert 0.0 <= f32["noise_jaccard"] <= 1.0 and "jaccard_vs_float32" in tf32
     # On a CPU tf32 is float32: the same program, the same answer.
     assert tf32["objective_rel_vs_float32"] == 0.0 and tf32["jaccard_vs_float32"] == 1.0
-    mem = pggan_gpu.main(["memory", "--queries", "2", "--out", str(tmp_path / "memory_2.json"), *tiny])["runs"][0]
+    mem = run(["memory", "--queries", "2", "--out", str(tmp_path / "memory_2.json"), *tiny])["runs"][0]
     assert mem["peak_bytes"] is None and mem["predicted_bytes"] > 2 * mem["memory_per_query"]
     text = pggan_gpu.summarise(str(tmp_path))
     assert "L2 egbas            tf32" in text and "memory 2 q" in text

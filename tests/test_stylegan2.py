@@ -199,7 +199,7 @@ def test_the_references_mirror_round_trips_and_runs_the_batched_algorithm():
     the JAX model's layers in Z and W, and the batched PyTorch reference of the
     benchmarks runs on its layer states."""
     import torch_mirror
-    from benchmarks import batched_torch
+    from torch_mirror import batched_torch
 
     _, gen = mirror_and_gen("skip-16px")
     z = latents(mirror_and_gen("skip-16px")[0], n=3, seed=9)

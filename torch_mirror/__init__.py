@@ -16,6 +16,11 @@
   ``boundary``, ``decode``; :mod:`torch_mirror.base`): the PyTorch reference
   implementations of the benchmarks run on them.  :func:`from_jax` picks the
   mirror for a generator.
+* :mod:`torch_mirror.reference_torch` / :mod:`torch_mirror.batched_torch`: the
+  PyTorch implementations of E-GBAS that ``python -m benchmarks`` compares
+  gbas-jax with and the tests check against the library: the paper's algorithm as
+  written (one mask, one proposal at a time) and the strongest batched version we
+  could write, with both the paper's BerOpt and the library's.
 
 Importable from the repository root (pytest's ``pythonpath`` setting, or
 ``python -m benchmarks`` run there).

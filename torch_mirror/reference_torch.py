@@ -50,6 +50,8 @@ Departures from the JAX library, by necessity:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
 
@@ -61,6 +63,37 @@ from torch_mirror.base import MirrorBase
 
 #: Accept at distance >= delta * (1 - SPACING_RTOL) (same as gbas_jax.core.rrt).
 SPACING_RTOL = 1e-3
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool):
+    """TensorFloat-32 multiplies and convolutions on or off (CUDA only; a CPU ignores it)."""
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def at_ber_precision(fn):
+    """Run a BerOpt ``fn(net, z0, layer, cfg, ...)`` at the precision gbas-jax gives
+    its decoder passes (:mod:`gbas_jax.core.precision`): TF32 for ``ber_precision``
+    ``"auto"`` (TF32 on a GPU) and ``"tf32"``, float32 otherwise (no bfloat16 here)."""
+    @functools.wraps(fn)
+    def wrapped(net, z0, layer, cfg, *args, **kwargs):
+        with tf32(getattr(cfg, "ber_precision", "float32") in ("auto", "tf32")):
+            return fn(net, z0, layer, cfg, *args, **kwargs)
+    return wrapped
+
+
+def at_float32(fn):
+    """Run ``fn`` with TF32 off: every region decision is float32, as in gbas-jax."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with tf32(False):
+            return fn(*args, **kwargs)
+    return wrapped
 
 
 def _logit(p: float) -> float:
@@ -100,6 +133,7 @@ def hard_objective(net, h0, x0, logits, layer, cfg, decode) -> float:
                      + cfg.ber_lambda * torch.mean(keep))
 
 
+@at_ber_precision
 def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
             target: float | None = None, check_every: int = 0) -> dict:
     """Algorithm 1 as a Python loop of Adam steps (PyTorch's Adam, its default betas).
@@ -158,6 +192,7 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
 # ---------------------------------------------------------------------------
 # Halfspace indicator and region test
 # ---------------------------------------------------------------------------
+@at_float32
 def halfspace_indicator(net: MirrorBase, z0: torch.Tensor, layer: int, theta, threshold: float) -> np.ndarray:
     """``V = 1[theta > p] * sign(a_l(z0))``: int8 ``(D_l,)`` in the JAX order
     (``theta`` ``(D_l,)`` in the JAX order)."""
@@ -183,6 +218,7 @@ class Region:
         return torch.all(a[:, self.kept] * self.signs >= 0, dim=1)
 
 
+@at_float32
 def in_region(net: MirrorBase, z: torch.Tensor, layer: int, V) -> torch.Tensor:
     """Membership in ``GR_V``: ``(B, Dz) -> (B,)`` bool (``V`` in the JAX order)."""
     with torch.no_grad():
@@ -192,6 +228,7 @@ def in_region(net: MirrorBase, z: torch.Tensor, layer: int, V) -> torch.Tensor:
 # ---------------------------------------------------------------------------
 # Algorithm 2: GB-RRT, one proposal per iteration
 # ---------------------------------------------------------------------------
+@at_float32
 def gb_rrt(net: MirrorBase, z0: torch.Tensor, layer: int, V, cfg, generator: torch.Generator,
            max_iterations: int | None = None) -> dict:
     """Grow the tree one candidate at a time.

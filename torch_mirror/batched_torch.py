@@ -20,7 +20,7 @@ BerOpt (Algorithm 1, :func:`ber_opt`)
     the ``S`` masks of a step are drawn as one ``(S, C, H, W)`` tensor and decoded
     in **one batched forward**; loss, relaxations, Adam (``torch.optim.Adam``,
     equal to optax's defaults), initialisation, threshold and the windowed early
-    stop are those of ``gbas_jax.core.beropt`` and of :mod:`benchmarks.reference_torch`.
+    stop are those of ``gbas_jax.core.beropt`` and of :mod:`torch_mirror.reference_torch`.
 
 GB-RRT (Algorithm 2, :func:`gb_rrt`), per iteration
     1. ``K`` proposals ``u ~ U(z0 - I, z0 + I)`` (one ``torch.rand`` into a
@@ -57,7 +57,8 @@ import time
 import numpy as np
 import torch
 
-from .reference_torch import SPACING_RTOL, _compare_region_test, _logit, _run, hard_objective, masked
+from .reference_torch import (SPACING_RTOL, _compare_region_test, _logit, _run, at_ber_precision, at_float32,
+                              hard_objective, masked)
 import torch_mirror
 from torch_mirror.base import MirrorBase
 
@@ -65,12 +66,13 @@ from torch_mirror.base import MirrorBase
 # ---------------------------------------------------------------------------
 # BerOpt, S masks in one forward
 # ---------------------------------------------------------------------------
+@at_ber_precision
 def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
             target: float | None = None, check_every: int = 0) -> dict:
     """Algorithm 1 with the ``S`` masks of a step batched.
 
     Args: net, z0 ``(Dz,)``, layer, cfg ``gb.EGBASConfig``, generator ``torch.Generator``;
-    ``check_every`` / ``target``: as :func:`benchmarks.reference_torch.ber_opt`.
+    ``check_every`` / ``target``: as :func:`torch_mirror.reference_torch.ber_opt`.
 
     Returns a dict: ``theta`` ``(D_l,)`` numpy (JAX order), ``loss``, ``steps``,
     ``converged``, ``kept_error``, ``forward_passes`` (batched decodes, one per step),
@@ -123,6 +125,7 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
             "objective": objective, "reached": reached}
 
 
+@at_ber_precision
 def ber_opt_library(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
                     target: float | None = None, check_every: int = 0) -> dict:
     """The library's BerOpt (:mod:`gbas_jax.core.beropt`) in PyTorch, step for step:
@@ -251,6 +254,7 @@ class Region:
         return self.slack(z) >= 0
 
 
+@at_float32
 def in_region(net: MirrorBase, z: torch.Tensor, layer: int, V) -> torch.Tensor:
     """``(B, Dz) -> (B,)`` bool (``V`` int8 in the JAX order)."""
     with torch.inference_mode():
@@ -271,6 +275,7 @@ def _greedy(ok_idx: np.ndarray, close: np.ndarray) -> list:
     return acc
 
 
+@at_float32
 def gb_rrt(net: MirrorBase, z0: torch.Tensor, layer: int, V, cfg, generator: torch.Generator,
            max_iterations: int | None = None) -> dict:
     """Vectorised GB-RRT (``K = cfg.proposals`` candidates per iteration).
@@ -279,7 +284,7 @@ def gb_rrt(net: MirrorBase, z0: torch.Tensor, layer: int, V, cfg, generator: tor
     generator ``torch.Generator`` (on z0's device); max_iterations default
     ``cfg.max_iterations``.
 
-    Returns a dict with the fields of :func:`benchmarks.reference_torch.gb_rrt`
+    Returns a dict with the fields of :func:`torch_mirror.reference_torch.gb_rrt`
     (``samples`` ``(N, Dz)``, ``parents`` ``(N,)``, ``num_samples``, ``rejected``
     ``(M, Dz)``, ``num_rejected``, ``iterations``, ``candidates`` = ``K *
     iterations``, ``accepted``, ``too_close``, ``stop_reason``,
@@ -386,7 +391,7 @@ def run(gen_jax, z0, layer: int, cfg, seed: int, V=None, max_iterations: int | N
         num_threads: int | None = None, beropt: str = "paper") -> dict:
     """Vectorised E-GBAS in PyTorch: BerOpt (S masks batched), indicator, GB-RRT.
 
-    Args and returns as :func:`benchmarks.reference_torch.run` (``max_iterations``
+    Args and returns as :func:`torch_mirror.reference_torch.run` (``max_iterations``
     defaults to ``cfg.max_iterations``, of ``K`` candidates each; the returned
     dict also has ``num_dropped`` and ``band_rechecks``); when the mirror is built
     here, ``fold_bn`` folds the BatchNorm into its linear maps and
