@@ -58,7 +58,7 @@ import numpy as np
 import torch
 
 from .reference_torch import (SPACING_RTOL, _compare_region_test, _logit, _run, at_ber_precision, at_float32,
-                              hard_objective, masked)
+                              hard_objective, masked, window_loss, window_stop)
 import torch_mirror
 from torch_mirror.base import MirrorBase
 
@@ -107,11 +107,8 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
         loss = rec + cfg.ber_lambda * torch.mean(torch.sigmoid(logits))
         loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))                  # the one sync per step
         t += 1
-        if cfg.ber_tol > 0 and t >= 2 * w:
-            cur, prev = np.mean(losses[-w:]), np.mean(losses[-2 * w:-w])
-            converged = bool(abs(cur - prev) <= cfg.ber_tol * max(abs(prev), 1e-12))
+        converged = window_stop(losses, loss, t, cfg)
         if check_every and t % check_every == 0:
             objective = hard_objective(net, h0, x0, logits, layer, cfg, net.decode_nchw)
             reached = target is not None and objective <= target
@@ -120,7 +117,7 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
         keep = (theta > cfg.threshold).to(u0.dtype)
         kept_error = float(torch.mean((net.decode_nchw(masked(net, h0, keep[None]), layer) - x0) ** 2))
     return {"theta": net.to_jax_order(theta.detach().reshape(-1).cpu().numpy(), layer).copy(),
-            "loss": float(np.mean(losses[-w:])) if losses else float("nan"), "steps": t,
+            "loss": window_loss(losses, w), "steps": t,
             "converged": bool(converged), "kept_error": kept_error, "forward_passes": t,
             "objective": objective, "reached": reached}
 

@@ -133,6 +133,24 @@ def hard_objective(net, h0, x0, logits, layer, cfg, decode) -> float:
                      + cfg.ber_lambda * torch.mean(keep))
 
 
+def window_stop(losses: list, loss: torch.Tensor, t: int, cfg) -> bool:
+    """Record step ``t``'s loss and apply the plain BerOpt's loss-window stop.  The
+    loss stays a device tensor (no host sync per step); only the stop reads it, and
+    only when ``cfg.ber_tol > 0``: converged when the last window's mean moved by at
+    most ``ber_tol`` (relative) from the window before."""
+    losses.append(loss.detach())
+    w = cfg.ber_window
+    if cfg.ber_tol <= 0 or t < 2 * w:
+        return False
+    cur, prev = float(torch.stack(losses[-w:]).mean()), float(torch.stack(losses[-2 * w:-w]).mean())
+    return abs(cur - prev) <= cfg.ber_tol * max(abs(prev), 1e-12)
+
+
+def window_loss(losses: list, w: int) -> float:
+    """The mean loss of the last window (``nan`` before any step)."""
+    return float(torch.stack(losses[-w:]).mean()) if losses else float("nan")
+
+
 @at_ber_precision
 def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
             target: float | None = None, check_every: int = 0) -> dict:
@@ -170,11 +188,8 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
         loss = rec / cfg.ber_samples + cfg.ber_lambda * torch.mean(torch.sigmoid(logits))
         loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))
         t += 1
-        if cfg.ber_tol > 0 and t >= 2 * w:
-            cur, prev = np.mean(losses[-w:]), np.mean(losses[-2 * w:-w])
-            converged = bool(abs(cur - prev) <= cfg.ber_tol * max(abs(prev), 1e-12))
+        converged = window_stop(losses, loss, t, cfg)
         if check_every and t % check_every == 0:
             objective = hard_objective(net, h0, x0, logits, layer, cfg, net.decode)
             reached = target is not None and objective <= target
@@ -184,7 +199,7 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
         kept_error = float(torch.mean((net.decode(masked(net, h0, keep[None]), layer) - x0) ** 2))
     theta_flat = theta.detach().reshape(-1).cpu()
     return {"theta": net.to_jax_order(theta_flat.numpy(), layer).copy(),
-            "loss": float(np.mean(losses[-w:])) if losses else float("nan"),
+            "loss": window_loss(losses, w),
             "steps": t, "converged": converged, "kept_error": kept_error,
             "forward_passes": t * cfg.ber_samples, "objective": objective, "reached": reached}
 
