@@ -27,13 +27,17 @@ from .common import record_header, write_json, write_text
 #: BerOpt time to objective per model: queries, the plain algorithm's step count that
 #: sets the target, and whether the sequential reference runs too.  ``dcgan-mnist``:
 #: the committed J* table (3,000 steps, ``benchmarks/results/beropt/jstar.json``); the
-#: random 64x64 models: the plain BerOpt's J after ``cap`` steps in this run (one
-#: step of 8 masks costs 12-50 ms on the DCGAN and ~0.42 s on the PGGAN on this
-#: 2-core CPU, so 3,000 would take hours), with ``ber_lambda`` 0.01 in both
-#: algorithms (their images vary too little for the default).
+#: random 64x64 models: the plain BerOpt's lowest J at a check in ``cap`` steps in
+#: this run (one step of 8 masks costs 12-50 ms on the DCGAN and 0.3-0.4 s on the PGGAN
+#: on this 2-core CPU, so 3,000 would take hours).  ``ber_lambda``, set in both
+#: algorithms: 0.01 on the DCGAN, whose images move so little when units are dropped
+#: that the default drops nearly all of them; the default 0.1 on the PGGAN, whose
+#: images move a lot: at 0.01 the plain BerOpt kept 98.7 % of the units and its J
+#: stayed within 1.3 % of keeping them all (J = lambda), which made the 1.03 x target
+#: one that the starting mask already met.
 TTO = {"dcgan-mnist": dict(queries=(0, 1, 2), cap=3000, reference=True, changes={}),
        "dcgan64": dict(queries=(0,), cap=1000, reference=False, changes={"ber_lambda": 0.01}),
-       "pggan64": dict(queries=(0,), cap=200, reference=False, changes={"ber_lambda": 0.01})}
+       "pggan64": dict(queries=(0,), cap=200, reference=False, changes={})}
 
 
 def tto_models(models):
@@ -180,6 +184,8 @@ def _tto(job, gen, device, cache) -> dict:
     of ``benchmarks/results/beropt/jstar.json``)."""
     import jax
 
+    import gbas_jax as gb
+
     from . import suite
     spec = TTO[job["model"]]
     z0 = np.asarray(jax.random.normal(jax.random.key(7), (3, gen.latent_dim)), np.float32)[job["query"]]
@@ -195,6 +201,9 @@ def _tto(job, gen, device, cache) -> dict:
             cache[key] = suite.plain_target(gen, z0, job["layer"], job["cap"], spec["changes"])
         target, trace = cache[key]
         plain_j, source = target / 1.03, f"gbas-jax's plain BerOpt, {job['cap']} steps, this run"
+    # Both algorithms start with every unit kept, whose J is exactly lambda (no
+    # reconstruction error): a target at or above it would be met by doing nothing.
+    start_j = spec["changes"].get("ber_lambda", gb.EGBASConfig().ber_lambda)
     algorithm = job["algorithm"]
     if job["impl"] == "jax":
         out = suite.jax_time_to_objective(gen, z0, job["layer"], target, job["cap"], algorithm=algorithm,
@@ -203,7 +212,7 @@ def _tto(job, gen, device, cache) -> dict:
         out = suite.torch_time_to_objective(job["impl"], gen, z0, job["layer"], target, job["cap"], device,
                                             algorithm=algorithm, changes=spec["changes"])
     return dict(out, target=target, plain_objective=plain_j, plain_steps=job["cap"], target_source=source,
-                **spec["changes"])
+                start_objective=start_j, target_trivial=bool(target >= start_j), **spec["changes"])
 
 
 def _speedups(records):
@@ -223,10 +232,13 @@ def _speedups(records):
         if j is None:
             continue
         paper = group.get(("jax", "paper"))
-        if paper is not None and paper.get("tto_s") and j.get("tto_s") and j.get("reached"):
-            # (b) the algorithm's gain, both in gbas-jax
+        if paper is not None and paper.get("tto_s") and j.get("tto_s") and (j.get("reached") or paper.get("reached")):
+            # (b) the algorithm's gain, both in gbas-jax.  A run that never reached the
+            # target stands for more time than it took: the ratio is then a lower bound
+            # (the plain one capped) or an upper bound (the library's capped).
             j["algorithm_gain"] = paper["tto_s"] / j["tto_s"]
             j["algorithm_gain_is_lower_bound"] = not paper.get("reached")
+            j["algorithm_gain_is_upper_bound"] = not j.get("reached")
         for impl in ("batched_torch", "reference_torch"):
             t = next((group[k] for k in ((impl, "library"), (impl, None), (impl, "paper")) if k in group), None)
             if t is None:
@@ -241,10 +253,15 @@ def _speedups(records):
                     break
             if "accepted_per_s" in j and t.get("accepted_per_s"):
                 j[f"accepted_speedup_vs_{impl}"] = j["accepted_per_s"] / t["accepted_per_s"]
-            if "tto_s" in j and "tto_s" in t and j.get("reached"):
-                # If the reference never reached the target, its time is a lower bound: so is the ratio.
+            same_cap = (not j.get("reached") and not t.get("reached") and j.get("tto_steps") == t.get("tto_steps")
+                        and j.get("algorithm") == t.get("algorithm"))
+            if "tto_s" in j and "tto_s" in t and (j.get("reached") or same_cap):
+                # If the reference never reached the target, its time is a lower bound: so
+                # is the ratio.  If neither did, both ran the same algorithm for the same
+                # number of steps (the cap): a like-for-like time, flagged as such.
                 j[f"speedup_vs_{impl}"] = t["tto_s"] / j["tto_s"]
-                j[f"speedup_vs_{impl}_is_lower_bound"] = not t.get("reached")
+                j[f"speedup_vs_{impl}_is_lower_bound"] = not t.get("reached") and not same_cap
+                j[f"speedup_vs_{impl}_at_cap"] = same_cap
 
 
 def _rrt_algorithm_gains(records):
@@ -309,15 +326,17 @@ def report(records, machine, args, elapsed) -> str:
           ["model", "layer", "query", "impl", "algorithm", "plain_steps", "target", "reached", "tto_steps", "tto_s",
            "timed_runs",
            "final_objective", "speedup_vs_batched_torch", "speedup_vs_batched_torch_is_lower_bound",
-           "speedup_vs_reference_torch", "speedup_vs_reference_torch_is_lower_bound", "algorithm_gain",
-           "algorithm_gain_is_lower_bound"])
+           "speedup_vs_batched_torch_at_cap", "speedup_vs_reference_torch",
+           "speedup_vs_reference_torch_is_lower_bound", "algorithm_gain", "algorithm_gain_is_lower_bound",
+           "algorithm_gain_is_upper_bound", "target_trivial"])
     from .summary import side_by_side
     table("The two questions side by side, per model and layer. (a) the implementation, one algorithm: rrt_a = "
           "GB-RRT candidates/s of gbas-jax over batched PyTorch (K = 32, N = 500, layer sweep); tto_a = BerOpt "
           "time to objective of batched PyTorch over gbas-jax, both the library's BerOpt (median over queries). "
           "(b) the algorithm, in gbas-jax: tto_b = the plain BerOpt's time over the library's; rrt_b = accepted "
           "samples/s with K = 32 over K = 1", side_by_side(records),
-          ["model", "layer", "rrt_a", "rrt_a_accepted", "tto_a", "tto_a_lower", "tto_b", "tto_b_lower", "rrt_b",
+          ["model", "layer", "rrt_a", "rrt_a_accepted", "tto_a", "tto_a_lower", "tto_a_at_cap", "tto_b", "tto_b_lower",
+           "tto_b_upper", "rrt_b",
            "queries", "plain_steps", "tto_s"])
     table("Targets: end to end, the library's defaults in every implementation (egbas_batch; PyTorch: "
           "queries one after another, the library's BerOpt)", sel("targets", "batch"),

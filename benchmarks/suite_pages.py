@@ -24,11 +24,12 @@ def _load(root, folder, name="results.json"):
         return json.load(f)
 
 
-def _x(v, nd=2, lower=False) -> str:
+def _x(v, nd=2, lower=False, upper=False, at_cap=False) -> str:
     if v is None:
         return "n/a"
     s = f"{v:.{nd}f}x" if v < 100 else f"{v:.0f}x"
-    return s + (" (lower bound)" if lower else "")
+    return s + (" (lower bound)" if lower else "") + (" (upper bound)" if upper else "") + \
+        (" (same steps, target not reached)" if at_cap else "")
 
 
 def _rate(v) -> str:
@@ -73,8 +74,9 @@ def two_questions(root) -> str:
         target = (f"{r['plain_steps']:,} plain steps" if r.get("plain_steps") else "n/a")
         q = f", median of {r['queries']} queries" if r["queries"] > 1 else ""
         lines.append(f"| {_name(r['model'])} | {r['layer']} | {_x(r.get('rrt_a'))} | {_x(r.get('rrt_a_accepted'))} "
-                     f"| {_x(r.get('tto_a'), lower=r.get('tto_a_lower'))} "
-                     f"| {_x(r.get('tto_b'), 1, lower=r.get('tto_b_lower'))} | {_x(r.get('rrt_b'))} "
+                     f"| {_x(r.get('tto_a'), lower=r.get('tto_a_lower'), at_cap=r.get('tto_a_at_cap'))} "
+                     f"| {_x(r.get('tto_b'), 1, lower=r.get('tto_b_lower'), upper=r.get('tto_b_upper'))} "
+                     f"| {_x(r.get('rrt_b'))} "
                      f"| {_s(r.get('tto_s'))} "
                      f"| {target}{q} |")
     batch = {r["impl"]: r for r in d["records"] if r["kind"] == "batch" and r["group"] == "targets"}
@@ -109,10 +111,11 @@ def tto_queries(root) -> str:
         j = g.get(("jax", "library"))
         if j is None:
             continue
-        lines.append(f"| {_name(m)} | {layer} | {q} | {j['target']:.4g} | {cell(j)} "
+        trivial = " (met by the starting mask)" if j.get("target_trivial") else ""
+        lines.append(f"| {_name(m)} | {layer} | {q} | {j['target']:.4g}{trivial} | {cell(j)} "
                      f"| {cell(g.get(('batched_torch', 'library')))} | {cell(g.get(('jax', 'paper')))} "
                      f"| {cell(g.get(('reference_torch', 'paper')))} "
-                     f"| {_x(j.get('speedup_vs_batched_torch'), lower=j.get('speedup_vs_batched_torch_is_lower_bound'))} "
+                     f"| {_x(j.get('speedup_vs_batched_torch'), lower=j.get('speedup_vs_batched_torch_is_lower_bound'), at_cap=j.get('speedup_vs_batched_torch_at_cap'))} "
                      f"| {_x(j.get('speedup_vs_reference_torch'), 0, lower=j.get('speedup_vs_reference_torch_is_lower_bound')) if ('reference_torch', 'paper') in g else 'not run'} |")
     return "\n".join(lines) + "\n\n" + run_line(d, CPU_RUN)
 

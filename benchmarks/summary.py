@@ -20,9 +20,11 @@ def side_by_side(records: List[dict]) -> List[dict]:
       K = 32, N = 500 (the layer sweep; the same algorithm);
     * ``tto_a``: BerOpt time to objective, batched PyTorch over gbas-jax, both
       running the library's BerOpt (median over the queries; ``tto_a_lower``: some
-      query's PyTorch run never reached the target, so the ratio is a lower bound);
+      query's PyTorch run never reached the target, so the ratio is a lower bound;
+      ``tto_a_at_cap``: neither reached it, and the ratio is of the same steps);
     * ``tto_b``: gbas-jax's plain BerOpt time over its library BerOpt time to the
-      same target (median over queries);
+      same target (median over queries; ``tto_b_lower`` / ``tto_b_upper``: the plain /
+      the library run of some query never reached it);
     * ``rrt_b``: gbas-jax's accepted samples per second with K = 32 over K = 1 (the
       paper's one proposal per iteration).
     """
@@ -46,8 +48,10 @@ def side_by_side(records: List[dict]) -> List[dict]:
         v["queries"] = len(tto)
         v["tto_a"] = _median(r.get("speedup_vs_batched_torch") for r in tto)
         v["tto_a_lower"] = any(r.get("speedup_vs_batched_torch_is_lower_bound") for r in tto)
+        v["tto_a_at_cap"] = any(r.get("speedup_vs_batched_torch_at_cap") for r in tto)
         v["tto_b"] = _median(r.get("algorithm_gain") for r in tto)
         v["tto_b_lower"] = any(r.get("algorithm_gain_is_lower_bound") for r in tto)
+        v["tto_b_upper"] = any(r.get("algorithm_gain_is_upper_bound") for r in tto)
         v["tto_s"] = _median(r.get("tto_s") for r in tto)
         v["plain_steps"] = tto[0].get("plain_steps") if tto else None
     order = {"dcgan-mnist": 0, "dcgan64": 1, "pggan64": 2}

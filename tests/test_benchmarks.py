@@ -99,3 +99,4 @@ def test_speedups_pair_each_question():
            for k, a in ((1, 50.0), (32, 400.0))]
     bench_main._rrt_algorithm_gains(rrt)
     assert rrt[1]["gain_vs_one_proposal"] == 8.0 and rrt[0]["gain_vs_one_proposal"] == 1.0
+
