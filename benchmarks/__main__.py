@@ -15,6 +15,7 @@ import sys
 #: Study name -> module of this package.
 STUDIES = {
     "compare": "compare",                       # gbas-jax against the PyTorch references, sweeps
+    "below-one": "below_one",                   # where the time goes where gbas-jax is behind
     "beropt": "beropt_study",                   # BerOpt's convergence: J*, sweeps, criteria
     "channel-units": "channel_units",           # BerOpt with one variable per channel
     "compile-cache": "compile_cache",           # cold and warm runs of the CLI

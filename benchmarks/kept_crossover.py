@@ -11,8 +11,8 @@ GB-RRT), against the ratio of multiply-adds (:func:`gbas_jax.core.kept.mac_ratio
 the full layer as the compiled program computes it, over the grouped path's
 ``P * T * C``).  The crossover is the MAC ratio above which the kept path won at
 every measured point; the report also gives the least-regret threshold and the
-least-regret two-parameter cost model that ``gbas_jax/core/kept.py`` uses on CPUs
-(``KEPT_MAC_COST_CPU``, ``KEPT_GATHER_COST_CPU``).  Writes ``kept_crossover.json``,
+least-regret three-parameter cost model that ``gbas_jax/core/kept.py`` uses on CPUs
+(``KEPT_MAC_COST_CPU``, ``KEPT_GATHER_COST_CPU``, ``KEPT_POSITION_COST_CPU``).  Writes ``kept_crossover.json``,
 ``.md`` and ``.png``.
 """
 
@@ -95,15 +95,17 @@ def least_regret_threshold(rows):
 
 def least_regret_cost_model(rows):
     """The CPU cost model of ``kept.plan``: the kept path when the MAC ratio exceeds
-    ``A + B / C`` (``A`` per kept multiply-add, ``B`` per gathered input, ``C`` kept
-    channels per position), ``(A, B)`` on a grid, least regret as
-    :func:`least_regret_threshold`.  Returns ``(A, B, regret, wrong)``."""
+    ``A + B / C + D * P`` (``A`` per kept multiply-add, ``B`` per gathered input, ``C``
+    kept channels per position, ``D`` per position of the ``P``), ``(A, B, D)`` on a
+    grid, least regret as :func:`least_regret_threshold`.  Returns ``(A, B, D,
+    regret, wrong)``."""
     best = None
     for a in [0.0] + [0.5 * 2 ** (i / 8) for i in range(49)]:
         for b in [0.0] + [2 ** (i / 6) for i in range(55)]:
-            regret, wrong = _regret(rows, lambda r: r["mac_ratio"] > a + b / r["sizes"][1])
-            if best is None or regret < best[2] - 1e-12:
-                best = (a, b, regret, wrong)
+            for d in [0.0] + [0.001 * 2 ** (i / 4) for i in range(40)]:
+                regret, wrong = _regret(rows, lambda r: r["mac_ratio"] > a + b / r["sizes"][1] + d * r["sizes"][0])
+                if best is None or regret < best[3] - 1e-12:
+                    best = (a, b, d, regret, wrong)
     return best
 
 
@@ -134,7 +136,7 @@ def run(args) -> dict:
     mach = header["machine"]
     return {**header, "device": mach["device_kind"], "jax": mach["jax"], "rows": rows,
             "crossover_mac_ratio": crossover(rows), "least_regret_threshold": least_regret_threshold(rows)[0],
-            "least_regret_cost_model": least_regret_cost_model(rows)[:2]}
+            "least_regret_cost_model": least_regret_cost_model(rows)[:3]}
 
 
 def report(rec) -> str:
@@ -155,14 +157,15 @@ def report(rec) -> str:
     lines += ["", f"Least-regret threshold: kept above a MAC ratio of {t:g}; it sends {len(wrong)} of {len(rows)} "
               f"points the slower way, losing at most {max([0.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong]):.2f}x "
               f"at one point (sum of |log speed-up| {regret:.2f})."]
-    a, b, regret2, wrong2 = least_regret_cost_model(rows)
-    lines += ["", f"Least-regret cost model: kept above a MAC ratio of A + B / C (C kept channels per position) "
-              f"with A = {a:.2f}, B = {b:.1f}; it sends {len(wrong2)} of {len(rows)} points the slower way, "
-              f"losing at most {max([1.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong2]):.2f}x at one point "
+    a, b, d, regret2, wrong2 = least_regret_cost_model(rows)
+    ours = _regret(rows, lambda r: r["mac_ratio"] > kept.min_mac_ratio("cpu", r["sizes"][1], r["sizes"][0]))
+    lines += ["", f"Least-regret cost model: kept above a MAC ratio of A + B / C + D * P (C kept channels at each "
+              f"of P positions) with A = {a:.2f}, B = {b:.1f}, D = {d:.4f}; it sends {len(wrong2)} of {len(rows)} "
+              f"points the slower way, losing at most "
+              f"{max([1.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong2]):.2f}x at one point "
               f"(sum of |log speed-up| {regret2:.2f}). `gbas_jax.core.kept` uses A = {kept.KEPT_MAC_COST_CPU:g}, "
-              f"B = {kept.KEPT_GATHER_COST_CPU:g} (round values in the fit's flat optimum): "
-              f"{len(_regret(rows, lambda r: r['mac_ratio'] > kept.min_mac_ratio('cpu', r['sizes'][1]))[1])} "
-              f"points the slower way."]
+              f"B = {kept.KEPT_GATHER_COST_CPU:g}, D = {kept.KEPT_POSITION_COST_CPU:g} (round values in the fit's "
+              f"flat optimum): {len(ours[1])} points the slower way (sum of |log speed-up| {ours[0]:.2f})."]
     return "\n".join(lines) + "\n"
 
 

@@ -161,8 +161,10 @@ def test_the_rule_counts_the_taps_the_compiled_layer_computes():
     odd = kept.ConvGeometry(5, 2, 2, 1, (7, 7), (15, 15))            # 5x5 stride 2: no sub-pixel form
     assert [g.computed_taps("cpu") for g in (transposed, upsampled, plain, odd)] == [4, 4, 9, 25]
     assert [g.computed_taps("gpu") for g in (transposed, upsampled, plain, odd)] == [16, 9, 9, 25]
-    # Each platform's rule decides (the CPU's threshold falls as more channels share a gather).
+    # Each platform's rule decides (the CPU's threshold falls as more channels share a
+    # gather and rises with the positions, each its own small product).
     assert kept.min_mac_ratio("cpu", 1) > kept.min_mac_ratio("cpu", 64) and kept.min_mac_ratio("gpu", 1) == 16
+    assert kept.min_mac_ratio("cpu", 16, 256) > kept.min_mac_ratio("cpu", 16, 8)
     gen = _gen("dcgan28")
     lm = gen.linear_map(2)
     cout = gen.layer_shape(2)[-1]
@@ -172,7 +174,7 @@ def test_the_rule_counts_the_taps_the_compiled_layer_computes():
         sizes = kept.plan(gen, 2, V, "kept")
         for platform in ("cpu", "gpu"):
             ratio = kept.mac_ratio(gen, 2, lm.geometry, sizes[1], sizes[2], platform)
-            want = sizes if ratio > kept.min_mac_ratio(platform, sizes[2]) else None
+            want = sizes if ratio > kept.min_mac_ratio(platform, sizes[2], sizes[1]) else None
             assert kept.plan(gen, 2, V, platform=platform) == want
     assert kept.mac_ratio(gen, 2, lm.geometry, 8, 1, "gpu") == 4 * kept.mac_ratio(gen, 2, lm.geometry, 8, 1, "cpu")
 

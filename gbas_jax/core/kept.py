@@ -55,13 +55,18 @@ from .region import region_margin, slack
 MARGIN_RTOL = 1e-5
 
 #: The CPU cost model of :func:`plan`: the kept path costs ``KEPT_MAC_COST_CPU`` per
-#: multiply-add plus ``KEPT_GATHER_COST_CPU`` per gathered input value (``P * T *
-#: C_in`` a candidate; a gather is memory-bound), in units of one multiply-add of the
-#: full layer as the compiled program computes it.  Fitted offline as the least-regret
-#: pair over 55 measured points (``python -m benchmarks.kept_crossover``,
-#: ``docs/performance.md``).
-KEPT_MAC_COST_CPU = 1.5
+#: multiply-add, ``KEPT_GATHER_COST_CPU`` per gathered input value (``P * T *
+#: C_in`` a candidate; a gather is memory-bound) and ``KEPT_POSITION_COST_CPU``
+#: times the full layer's work per position ``P`` (each position is its own small
+#: matrix product, which at ``C`` of 8-16 channels runs far below the full layer's
+#: rate), all in units of one multiply-add of the full layer as the compiled
+#: program computes it.  Fitted offline as the least-regret triple over 55 measured
+#: points (``python -m benchmarks kept-crossover``, ``docs/performance.md``); the
+#: position term was added on Dec 5 2026, after the two-term model sent the 64x64
+#: DCGAN's layer 3 (``P = 256``, ``C = 16``) the kept way at 0.74x the full layer.
+KEPT_MAC_COST_CPU = 1.2
 KEPT_GATHER_COST_CPU = 80.0
+KEPT_POSITION_COST_CPU = 0.02
 
 #: Other backends: the kept path when the full layer's multiply-adds (all ``k^2``
 #: taps) exceed the grouped path's by more than this: a conservative ratio, since
@@ -70,13 +75,14 @@ KEPT_GATHER_COST_CPU = 80.0
 KEPT_MIN_MAC_RATIO = 16
 
 
-def min_mac_ratio(platform: str, n_chan: int) -> float:
+def min_mac_ratio(platform: str, n_chan: int, n_pos: int = 0) -> float:
     """The MAC ratio above which :func:`plan` takes the kept path on ``platform``
-    for ``n_chan`` kept channels per position: on a CPU ``KEPT_MAC_COST_CPU +
-    KEPT_GATHER_COST_CPU / n_chan`` (the cost model above, divided by the kept
-    path's multiply-adds), elsewhere :data:`KEPT_MIN_MAC_RATIO`."""
+    for ``n_chan`` kept channels at each of ``n_pos`` positions: on a CPU
+    ``KEPT_MAC_COST_CPU + KEPT_GATHER_COST_CPU / n_chan + KEPT_POSITION_COST_CPU *
+    n_pos`` (the cost model above, divided by the kept path's multiply-adds),
+    elsewhere :data:`KEPT_MIN_MAC_RATIO`."""
     if platform == "cpu":
-        return KEPT_MAC_COST_CPU + KEPT_GATHER_COST_CPU / n_chan
+        return KEPT_MAC_COST_CPU + KEPT_GATHER_COST_CPU / n_chan + KEPT_POSITION_COST_CPU * n_pos
     return float(KEPT_MIN_MAC_RATIO)
 
 
@@ -261,7 +267,7 @@ def plan(gen, layer: int, V, path: str = "auto", platform: Optional[str] = None)
         return ("conv", n_pos, n_chan)
     platform = jax.default_backend() if platform is None else platform
     return ("conv", n_pos, n_chan) if mac_ratio(gen, layer, geometry, n_pos, n_chan, platform) > \
-        min_mac_ratio(platform, n_chan) else None
+        min_mac_ratio(platform, n_chan, n_pos) else None
 
 
 def mac_ratio(gen, layer: int, geometry: ConvGeometry, n_pos: int, n_chan: int, platform: str) -> float:
