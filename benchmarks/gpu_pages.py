@@ -94,7 +94,46 @@ def dcgan_e2e(root) -> str:
                         for r in rrt) + f" (`{H200}/bench/results.json`).")
 
 
+def _mb(b) -> str:
+    return f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.0f} MB"
+
+
+def memory(root) -> str:
+    """Peak device bytes of ``egbas_batch`` against the library's estimate
+    ``generator_bytes + B x memory_per_query``, the estimate computed by the code as
+    it is now (shapes only: an abstract generator of the run's widths)."""
+    import jax
+
+    import gbas_jax as gb
+    d = _load(root, "memory.json")
+    auto = {q: _load(root, f"memory_autotuning_{q}.json")["runs"][0] for q in (8, 32)}
+    runs = sorted((r for r in d["runs"] if r["kind"] == "memory"), key=lambda r: r["queries"])
+    layer = runs[0]["layer"]
+    gen = jax.eval_shape(lambda: gb.models.pggan(key=jax.random.key(0), latent_dim=512, resolution=256,
+                                                 max_width=512, bias_scale=0.1))
+    per = gb.memory_per_query(gen, layer, gb.EGBASConfig(step_size=0.2))
+    base = d["param_bytes"]
+    est = {r["queries"]: base + r["queries"] * per for r in runs}
+    ratio = {r["queries"]: r["peak_bytes"] / est[r["queries"]] for r in runs}
+    lines = [f"Estimate `generator_bytes + B x memory_per_query` = {_mb(base)} + B x {_mb(per)} "
+             f"(layer {layer}, `EGBASConfig()`; `ber_precision` auto, 4-byte values):", "",
+             "| queries B | " + " | ".join(str(r["queries"]) for r in runs) + " |",
+             "|---|" + "---|" * len(runs),
+             "| peak | " + " | ".join(_mb(r["peak_bytes"]) for r in runs) + " |",
+             "| estimate | " + " | ".join(_mb(est[r["queries"]]) for r in runs) + " |",
+             "| peak / estimate | " + " | ".join(f"{ratio[r['queries']]:.2f}" for r in runs) + " |", ""]
+    per_q = {r["queries"]: (r["peak_bytes"] - base) / r["queries"] for r in runs}
+    lines.append(f"Peak / estimate {min(ratio.values()):.2f}-{max(ratio.values()):.2f} (the estimate "
+                 f"{1 / max(ratio.values()):.2f}-{1 / min(ratio.values()):.2f}x of the peak); measured bytes per "
+                 f"query above the parameters {_mb(per_q[8])} at 8 queries and {_mb(per_q[32])} at 32. With the "
+                 f"autotuner's scratch counted (a process that compiles and autotunes): {_mb(auto[8]['peak_bytes'])} "
+                 f"at 8 queries, {_mb(auto[32]['peak_bytes'])} at 32. {d['device_kind']}, jax {d['jax']} "
+                 f"(`{H200}/memory.json`, `memory_autotuning_*.json`).")
+    return "\n".join(lines)
+
+
 BLOCKS = {
+    "h200-memory": memory,
     "h200-precision": precision_table,
     "h200-converged": converged,
     "h200-batches": batches,

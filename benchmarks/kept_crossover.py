@@ -139,9 +139,34 @@ def run(args) -> dict:
             "least_regret_cost_model": least_regret_cost_model(rows)[:3]}
 
 
+def rule_summary(rec) -> str:
+    """The crossover, the least-regret threshold and cost model of a record, and the
+    rule ``gbas_jax.core.kept`` uses, as one markdown paragraph per rule (the
+    report's and docs/performance.md's ``kept-rule`` block)."""
+    rows, x = rec["rows"], rec["crossover_mac_ratio"]
+    lines = []
+    lines += [f"Crossover: the kept path won at every point with a MAC ratio >= {x:.1f}." if x else
+              "No MAC ratio above which the kept path always won."]
+    t, regret, wrong = least_regret_threshold(rows)
+    lines += ["", f"Least-regret threshold: kept above a MAC ratio of {t:g}; it sends {len(wrong)} of {len(rows)} "
+              f"points the slower way, losing at most {max([0.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong]):.2f}x "
+              f"at one point (sum of |log speed-up| {regret:.2f})."]
+    a, b, d = rec["least_regret_cost_model"]          # fitted by run(); the grid search takes seconds
+    regret2, wrong2 = _regret(rows, lambda r: r["mac_ratio"] > a + b / r["sizes"][1] + d * r["sizes"][0])
+    ours = _regret(rows, lambda r: r["mac_ratio"] > kept.min_mac_ratio("cpu", r["sizes"][1], r["sizes"][0]))
+    lines += ["", f"Least-regret cost model: kept above a MAC ratio of A + B / C + D * P (C kept channels at each "
+              f"of P positions) with A = {a:.2f}, B = {b:.1f}, D = {d:.4f}; it sends {len(wrong2)} of {len(rows)} "
+              f"points the slower way, losing at most "
+              f"{max([1.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong2]):.2f}x at one point "
+              f"(sum of |log speed-up| {regret2:.2f}). `gbas_jax.core.kept` uses A = {kept.KEPT_MAC_COST_CPU:g}, "
+              f"B = {kept.KEPT_GATHER_COST_CPU:g}, D = {kept.KEPT_POSITION_COST_CPU:g} (round values in the fit's "
+              f"flat optimum): {len(ours[1])} points the slower way (sum of |log speed-up| {ours[0]:.2f})."]
+    return "\n".join(lines)
+
+
 def report(rec) -> str:
     """The markdown page of a record (:func:`run`)."""
-    rows, x = rec["rows"], rec["crossover_mac_ratio"]
+    rows = rec["rows"]
     lines = ["# Kept path against the full layer", "",
              f"`{rec['command']}` on {rec['device']} (jax {rec['jax']}): "
              "one membership test of 32 candidates, microseconds per candidate, prefix included.", "",
@@ -151,21 +176,7 @@ def report(rec) -> str:
         lines.append(f"| {r['model']} | {r['layer']} | {r['fraction']} | {r['kept']} | {r['sizes'][0]} x "
                      f"{r['sizes'][1]} | {r['mac_ratio']:.1f} | {r['full_us']:.1f} | {r['kept_us']:.1f} | "
                      f"{r['speedup']:.2f} |")
-    lines += ["", f"Crossover: the kept path won at every point with a MAC ratio >= {x:.1f}." if x else
-              "No MAC ratio above which the kept path always won."]
-    t, regret, wrong = least_regret_threshold(rows)
-    lines += ["", f"Least-regret threshold: kept above a MAC ratio of {t:g}; it sends {len(wrong)} of {len(rows)} "
-              f"points the slower way, losing at most {max([0.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong]):.2f}x "
-              f"at one point (sum of |log speed-up| {regret:.2f})."]
-    a, b, d, regret2, wrong2 = least_regret_cost_model(rows)
-    ours = _regret(rows, lambda r: r["mac_ratio"] > kept.min_mac_ratio("cpu", r["sizes"][1], r["sizes"][0]))
-    lines += ["", f"Least-regret cost model: kept above a MAC ratio of A + B / C + D * P (C kept channels at each "
-              f"of P positions) with A = {a:.2f}, B = {b:.1f}, D = {d:.4f}; it sends {len(wrong2)} of {len(rows)} "
-              f"points the slower way, losing at most "
-              f"{max([1.0] + [max(r['speedup'], 1 / r['speedup']) for r in wrong2]):.2f}x at one point "
-              f"(sum of |log speed-up| {regret2:.2f}). `gbas_jax.core.kept` uses A = {kept.KEPT_MAC_COST_CPU:g}, "
-              f"B = {kept.KEPT_GATHER_COST_CPU:g}, D = {kept.KEPT_POSITION_COST_CPU:g} (round values in the fit's "
-              f"flat optimum): {len(ours[1])} points the slower way (sum of |log speed-up| {ours[0]:.2f})."]
+    lines += ["", rule_summary(rec)]
     return "\n".join(lines) + "\n"
 
 

@@ -222,6 +222,49 @@ def conv_threads(root) -> str:
                                f"`{CPU_RUN}/conv_threads.json`).")
 
 
+def kept_rule(root) -> str:
+    """The kept path's CPU rule and how it was fitted (``python -m benchmarks
+    kept-crossover``), with the points it sends the slower way."""
+    from .kept_crossover import _regret, rule_summary
+
+    from gbas_jax.core import kept
+    d = _load(root, CPU_RUN, "kept_crossover.json")
+    _, wrong = _regret(d["rows"], lambda r: r["mac_ratio"] > kept.min_mac_ratio("cpu", r["sizes"][1], r["sizes"][0]))
+    points = "; ".join(f"{_name(r['model'])} layer {r['layer']} at {r['sizes'][0]} x {r['sizes'][1]}: "
+                       f"{r['speedup']:.2f}x" for r in wrong)
+    return (rule_summary(d) + f"\n\nThe rule's slower choices (speed-up of the kept path): {points or 'none'}."
+            + f"\n\n`{d['command']}` ({d['device']}, jax {d['jax']}; `{CPU_RUN}/kept_crossover.md`).")
+
+
+def below_one_profile(root) -> str:
+    """``python -m benchmarks below-one``: each cost of the points below 1.0x, alone,
+    in both implementations."""
+    d = _load(root, CPU_RUN, "below_one.json")
+    rows = d["rows"]
+    out = ["| BerOpt step (8 masks) | decoder forward, batch 8: gbas-jax / PyTorch ms | masked loss forward "
+           "| loss forward and backward | (a) of the step |", "|---|---|---|---|---|"]
+    for r in (r for r in rows if r["kind"] == "ber_step"):
+        cells = [f"{r[f'jax_{p}_ms']:.2f} / {r[f'torch_{p}_ms']:.2f} ({r[f'{p}_ratio']:.2f}x)"
+                 for p in ("decode", "loss", "loss_and_grad")]
+        out.append(f"| {_name(r['model'])} layer {r['layer']} | " + " | ".join(cells)
+                   + f" | {r['loss_and_grad_ratio']:.2f}x |")
+    out += ["", "| BerOpt call, library algorithm | steps | gbas-jax s | PyTorch s | fixed cost gbas-jax / PyTorch ms "
+            "| per step gbas-jax / PyTorch ms |", "|---|---|---|---|---|---|"]
+    for r in (r for r in rows if r["kind"] == "ber_call"):
+        out.append(f"| {_name(r['model'])} layer {r['layer']} | {' / '.join(map(str, r['steps']))} "
+                   f"| {' / '.join(f'{t:.3f}' for t in r['jax_s'])} | {' / '.join(f'{t:.3f}' for t in r['torch_s'])} "
+                   f"| {1e3 * r['jax_fixed_s']:.1f} / {1e3 * r['torch_fixed_s']:.1f} "
+                   f"| {1e3 * r['jax_per_step_s']:.2f} / {1e3 * r['torch_per_step_s']:.2f} |")
+    out += ["", "| membership test, K = 32 | gbas-jax path | gbas-jax ms | PyTorch ms | (a) |", "|---|---|---|---|---|"]
+    for r in (r for r in rows if r["kind"] == "membership"):
+        out.append(f"| {_name(r['model'])} layer {r['layer']} | {r['path']} | {r['jax_ms']:.2f} | {r['torch_ms']:.2f} "
+                   f"| {r['ratio']:.2f}x |")
+    m = d["machine"]
+    return "\n".join(out) + (f"\n\n`{d['command']}` ({m['processor']}, {m['cpus']} CPUs; jax {m['jax']}, "
+                             f"torch {m.get('torch')}; commit {(d.get('git_commit') or '?')[:7]}; "
+                             f"`{CPU_RUN}/below_one.json`).")
+
+
 BLOCKS = {
     "suite-run": suite_run,
     "two-questions": two_questions,
@@ -233,6 +276,8 @@ BLOCKS = {
     "suite-below-one": below,
     "suite-stylegan2": rrt_table(CPU_RUN, groups=("stylegan2",)),
     "conv-threads": conv_threads,
+    "kept-rule": kept_rule,
+    "below-one-profile": below_one_profile,
     "h100-targets": rrt_table(os.path.join("benchmarks", "results", "h100"), rate="accepted",
                               name="bench_results.json"),
 }
