@@ -12,6 +12,8 @@ batch.
 * ``ber_call``: the library's BerOpt run for 10, 20, 40 and 80 steps (one check every
   10), whole calls as the time-to-objective rows time them; a least-squares line
   through them splits a call into a fixed cost and a cost per step.
+* ``rrt_order``: the benchmark's GB-RRT job at ``dcgan-mnist`` layer 2, twice per
+  implementation in alternation, first thing in the process.
 * ``membership``: one GB-RRT membership test of K = 32 candidates (the prefix
   ``f_{l:1}`` and the sign check, on the path gbas-jax plans), the work a tree
   iteration is bound by.
@@ -204,6 +206,19 @@ def membership(name, layer, repeats) -> dict:
     return out
 
 
+def rrt_order(name, layer) -> dict:
+    """The benchmark's own GB-RRT job (``compare.run_job``, the targets group) run
+    twice per implementation in a fresh process, alternating gbas-jax and batched
+    PyTorch: whether a point's ratio depends on what the process ran before."""
+    from .compare import run_job
+    cache, rates = {}, []
+    for impl in ("jax", "batched_torch", "jax", "batched_torch"):
+        job = dict(kind="rrt", group="targets", model=name, layer=layer, capacity=500, proposals=32, impl=impl)
+        rates.append(run_job(job, "cpu", 0.02, cache)["candidates_per_s"])
+    return dict(kind="rrt_order", model=name, layer=layer, order=["jax", "batched_torch", "jax", "batched_torch"],
+                candidates_per_s=rates, first_ratio=rates[0] / rates[1], second_ratio=rates[2] / rates[3])
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="benchmarks/results/cpu/below_one.json")
@@ -212,7 +227,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args) -> dict:
-    rows = [ber_step(m, layer, args.repeats) for m, layer in BER_STEP]
+    rows = [rrt_order("dcgan-mnist", 2)]            # first: it asks what a fresh process does
+    rows += [ber_step(m, layer, args.repeats) for m, layer in BER_STEP]
     rows += [ber_call(m, layer, max(3, args.repeats // 2)) for m, layer in BER_CALL]
     rows += [membership(m, layer, args.repeats) for m, layer in MEMBERSHIP]
     return dict(record_header(), rows=rows)

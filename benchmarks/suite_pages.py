@@ -259,6 +259,12 @@ def below_one_profile(root) -> str:
     for r in (r for r in rows if r["kind"] == "membership"):
         out.append(f"| {_name(r['model'])} layer {r['layer']} | {r['path']} | {r['jax_ms']:.2f} | {r['torch_ms']:.2f} "
                    f"| {r['ratio']:.2f}x |")
+    for r in (r for r in rows if r["kind"] == "rrt_order"):
+        c = r["candidates_per_s"]
+        out += ["", f"The benchmark's GB-RRT job at {_name(r['model'])} layer {r['layer']} (targets group), run first "
+                f"in a fresh process, gbas-jax and batched PyTorch alternating: {c[0]:,.0f} / {c[1]:,.0f} "
+                f"candidates/s the first time ({r['first_ratio']:.2f}x), {c[2]:,.0f} / {c[3]:,.0f} the second "
+                f"({r['second_ratio']:.2f}x)."]
     m = d["machine"]
     return "\n".join(out) + (f"\n\n`{d['command']}` ({m['processor']}, {m['cpus']} CPUs; jax {m['jax']}, "
                              f"torch {m.get('torch')}; commit {(d.get('git_commit') or '?')[:7]}; "
