@@ -25,15 +25,13 @@ implementations' runs alternating.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 
-from .common import record_header, write_json
+from .common import interleaved_medians, record_header, write_json
 
 PROG = "python -m benchmarks below-one"
-#: (model, layer, masks per step) of the BerOpt-per-step points below 1.0x
+#: (model, layer) of the BerOpt-per-step points below 1.0x
 BER_STEP = [("dcgan64", 2), ("stylegan2-64", 4)]
 #: (model, layer) of the time-to-objective point below 1.0x (10 steps)
 BER_CALL = [("dcgan64", 1)]
@@ -41,23 +39,6 @@ BER_CALL_STEPS = (10, 20, 40, 80)
 #: (model, layer) of the GB-RRT points below (or at) 1.0x, and one above for contrast
 MEMBERSHIP = [("dcgan-mnist", 2), ("dcgan-mnist", 4), ("dcgan64", 3), ("dcgan64", 4), ("dcgan64", 1)]
 LOOP_STEPS = 20
-
-
-def _interleaved(fns: dict, repeats: int) -> dict:
-    """Median seconds of each function in ``fns``, after one warm-up call each,
-    timed in turn (one call of each per round, ``repeats`` rounds): on a shared
-    machine, a slow spell then costs every implementation alike.  Timing one
-    implementation's runs and then the other's put a 2.6x difference into the
-    fixed cost of a BerOpt call that alternating showed to be the same."""
-    for f in fns.values():
-        f()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _setting(name, layer):
@@ -77,7 +58,7 @@ def ber_step(name, layer, repeats) -> dict:
 
     from gbas_jax.core import beropt
     from gbas_jax.runtime import compiler
-    from torch_mirror.reference_torch import masked
+    from torch_mirror import batched_torch
 
     from . import suite
     gen, cfg, z0 = _setting(name, layer)
@@ -111,11 +92,7 @@ def ber_step(name, layer, repeats) -> dict:
     gen_t = torch.Generator().manual_seed(0)
 
     def step(backward):
-        torch.rand(u.shape, generator=gen_t, out=u)
-        noise = torch.log(u) - torch.log1p(-u)
-        m = torch.sigmoid((lg + noise) / cfg.temperature)
-        loss = torch.mean((net.decode_nchw(masked(net, H0, m), layer) - X0) ** 2) + \
-            cfg.ber_lambda * torch.mean(torch.sigmoid(lg))
+        loss = batched_torch.relaxed_loss(net, H0, X0, lg, u, layer, cfg, gen_t)
         if backward:
             lg.grad = None
             loss.backward()
@@ -132,7 +109,7 @@ def ber_step(name, layer, repeats) -> dict:
             net.decode_nchw(HS, layer)
     fns.update({"torch_decode": t_loop(t_decode, False), "torch_loss": t_loop(lambda: step(False), False),
                 "torch_loss_and_grad": t_loop(lambda: step(True), True)})
-    for k, t in _interleaved(fns, repeats).items():
+    for k, t in interleaved_medians(fns, repeats).items():
         out[f"{k}_ms"] = 1e3 * t / LOOP_STEPS
     for part in ("decode", "loss", "loss_and_grad"):
         out[f"{part}_ratio"] = out[f"torch_{part}_ms"] / out[f"jax_{part}_ms"]
@@ -154,10 +131,7 @@ def ber_call(name, layer, repeats) -> dict:
     from . import suite
     from .compare import TTO
     gen, _, z0 = _setting(name, layer)
-    changes = dict(suite.config_changes(name))
-    changes.pop("step_size", None)
-    changes.update(TTO[name]["changes"])
-    cfg = gb.EGBASConfig(ber_tol=0.0, ber_check=suite.TTO_CHECK, ber_window=suite.TTO_CHECK, **changes)
+    cfg = gb.EGBASConfig(ber_tol=0.0, ber_check=suite.TTO_CHECK, ber_window=suite.TTO_CHECK, **TTO[name]["changes"])
     net = suite._net("batched_torch", gen, "cpu")
     z0t = torch.tensor(np.asarray(z0, np.float32))
     out = dict(kind="ber_call", model=name, layer=layer, steps=list(BER_CALL_STEPS))
@@ -168,7 +142,7 @@ def ber_call(name, layer, repeats) -> dict:
             gb.ber_opt(gen, z0, layer, c, key=suite.TTO_KEY, full_output=True))
         fns[("torch", n)] = lambda c=c: batched_torch.ber_opt_library(net, z0t, layer, c,
                                                                       torch.Generator().manual_seed(3))
-    t = _interleaved(fns, repeats)
+    t = interleaved_medians(fns, repeats)
     jt, tt = [t[("jax", n)] for n in BER_CALL_STEPS], [t[("torch", n)] for n in BER_CALL_STEPS]
     out["jax_s"], out["torch_s"] = jt, tt
     out["jax_fixed_s"], out["jax_per_step_s"] = _line(BER_CALL_STEPS, jt)
@@ -200,7 +174,7 @@ def membership(name, layer, repeats) -> dict:
     def torch_test():
         with torch.inference_mode():
             return net.boundary(zt, layer)
-    t = _interleaved({"jax": lambda: jax.block_until_ready(fn(z)), "torch": torch_test}, repeats)
+    t = interleaved_medians({"jax": lambda: jax.block_until_ready(fn(z)), "torch": torch_test}, repeats)
     out["jax_ms"], out["torch_ms"] = 1e3 * t["jax"], 1e3 * t["torch"]
     out["ratio"] = out["torch_ms"] / out["jax_ms"]
     return out

@@ -3,6 +3,7 @@
 * :func:`timed` / :func:`median_time`: a compiling (or warming) first call, then
   timed calls, each waited for (``jax.block_until_ready``; PyTorch studies pass a
   function that synchronises its device).
+* :func:`interleaved_medians`: several implementations' calls timed in turn.
 * :func:`measure`: the one repeat policy for runs that differ by implementation
   (a warm-up, one timed run, and two more with the median taken when that run is
   shorter than :data:`SHORT_S`), so that no implementation gets more tries.
@@ -73,6 +74,23 @@ def measure(run: Callable[[], object], warmup: Optional[Callable[[], object]] = 
         times.append(time.perf_counter() - t0)
         if len(times) == 3 or times[0] >= short_s:
             return statistics.median(times), out, len(times)
+
+
+def interleaved_medians(fns: dict, repeats: int) -> dict:
+    """``{name: median seconds}`` of each function in ``fns`` (each waits for its own
+    result), after one warm-up call each, timed in turn: one call of each per
+    round, ``repeats`` rounds, so that a slow spell of a shared machine costs every
+    implementation alike.  (Timing one implementation's runs and then the other's
+    once put a 2.6x difference into a fixed cost that alternating showed equal.)"""
+    for f in fns.values():
+        _ready(f())
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            _ready(f())
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def git_commit(root: str = _ROOT) -> Optional[str]:

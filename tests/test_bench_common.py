@@ -42,6 +42,22 @@ def test_measure_times_a_long_run_once_and_a_short_one_three_times(monkeypatch):
     assert n == 3 and out == 7 and t == pytest.approx(statistics.median([0.3, 0.1, 0.2]))
 
 
+def test_interleaved_medians_alternate_after_one_warm_up_each(monkeypatch):
+    clock = _Clock(monkeypatch)
+    order = []
+
+    def fn(name, durations):
+        it = iter(durations)
+
+        def call():
+            order.append(name)
+            clock.now += next(it)
+        return call
+    t = common.interleaved_medians({"a": fn("a", [9.0, 1.0, 3.0, 2.0]), "b": fn("b", [9.0, 5.0, 4.0, 6.0])}, 3)
+    assert order == ["a", "b"] + ["a", "b"] * 3           # warm-ups, then one of each per round
+    assert t == {"a": 2.0, "b": 5.0}                      # the warm-ups are not timed
+
+
 def test_measure_warms_up_with_the_run_itself_by_default(monkeypatch):
     clock = _Clock(monkeypatch)
     seen = []

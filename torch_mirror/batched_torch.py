@@ -66,6 +66,26 @@ from torch_mirror.base import MirrorBase
 # ---------------------------------------------------------------------------
 # BerOpt, S masks in one forward
 # ---------------------------------------------------------------------------
+def relaxed_loss(net: MirrorBase, h0, x0, logits, u, layer: int, cfg, generator: torch.Generator):
+    """One step's relaxed BerOpt loss over ``S`` masks in one forward: draws ``u``
+    (``(S, *units)``, filled in place) into ``[1e-6, 1 - 1e-6]`` as the library does,
+    builds concrete or straight-through masks from ``logits`` and returns
+    ``mean((decode(h0 * m) - x0)^2) + lambda * mean(sigmoid(logits))``."""
+    concrete = cfg.relaxation == "concrete"
+    with torch.no_grad():
+        torch.rand(u.shape, generator=generator, out=u)
+        u.mul_(1.0 - 2e-6).add_(1e-6)
+        if concrete:
+            noise = torch.log(u) - torch.log1p(-u)           # logistic noise, no gradient needed
+    if concrete:
+        m = torch.sigmoid((logits + noise) / cfg.temperature)
+    else:
+        theta = torch.sigmoid(logits)
+        m = (u < theta).to(u.dtype) + theta - theta.detach()
+    x = net.decode_nchw(masked(net, h0, m), layer)           # (S, C', H', W'), one forward
+    return torch.mean((x - x0) ** 2) + cfg.ber_lambda * torch.mean(torch.sigmoid(logits))
+
+
 @at_ber_precision
 def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch.Generator,
             target: float | None = None, check_every: int = 0) -> dict:
@@ -89,22 +109,10 @@ def ber_opt(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generator: torch
     u = torch.empty((S,) + tuple(u0.shape[1:]), dtype=u0.dtype, device=u0.device)
     losses, converged, t = [], False, 0
     objective, reached = float("nan"), False
-    concrete = cfg.relaxation == "concrete"
     while t < cfg.ber_steps and not converged and not reached:
         opt.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            torch.rand(u.shape, generator=generator, out=u)
-            u.mul_(1.0 - 2e-6).add_(1e-6)                    # [1e-6, 1 - 1e-6] as the library
-            if concrete:
-                noise = torch.log(u) - torch.log1p(-u)       # logistic noise, no gradient needed
-        if concrete:
-            m = torch.sigmoid((logits + noise) / cfg.temperature)
-        else:
-            theta = torch.sigmoid(logits)
-            m = (u < theta).to(u0.dtype) + theta - theta.detach()
-        x = net.decode_nchw(masked(net, h0, m), layer)       # (S, C', H', W'), one forward
-        rec = torch.mean((x - x0) ** 2)                      # = mean over masks of per-mask MSE
-        loss = rec + cfg.ber_lambda * torch.mean(torch.sigmoid(logits))
+        # the mean over masks of the per-mask MSE, plus the sparsity term
+        loss = relaxed_loss(net, h0, x0, logits, u, layer, cfg, generator)
         loss.backward()
         opt.step()
         t += 1
@@ -158,7 +166,6 @@ def ber_opt_library(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generato
             return float(err + cfg.ber_lambda * torch.mean(keep.to(u0.dtype)))
 
     u = torch.empty((S,) + tuple(u0.shape[1:]), dtype=u0.dtype, device=u0.device)
-    concrete = cfg.relaxation == "concrete"
     keep = torch.sigmoid(logits.detach()) > cfg.threshold
     objective = objective_of(keep)
     best_objective, best_logits = objective, logits.detach().clone()
@@ -173,18 +180,7 @@ def ber_opt_library(net: MirrorBase, z0: torch.Tensor, layer: int, cfg, generato
             for group in opt.param_groups:
                 group["lr"] = lr_at(t)
             opt.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                torch.rand(u.shape, generator=generator, out=u)
-                u.mul_(1.0 - 2e-6).add_(1e-6)
-                if concrete:
-                    noise = torch.log(u) - torch.log1p(-u)
-            if concrete:
-                m = torch.sigmoid((logits + noise) / cfg.temperature)
-            else:
-                theta = torch.sigmoid(logits)
-                m = (u < theta).to(u0.dtype) + theta - theta.detach()
-            x = net.decode_nchw(masked(net, h0, m), layer)
-            loss = torch.mean((x - x0) ** 2) + cfg.ber_lambda * torch.mean(torch.sigmoid(logits))
+            loss = relaxed_loss(net, h0, x0, logits, u, layer, cfg, generator)
             loss.backward()
             opt.step()
             block_loss += loss.detach()
@@ -420,4 +416,5 @@ def check_same_region_test(gen_jax, layer: int, V, z, margin: float, net: Mirror
     return _compare_region_test(gen_jax, layer, V, z, margin, lambda zt, V_: in_region(net, zt, layer, V_))
 
 
-__all__ = ["BEROPTS", "Region", "ber_opt", "ber_opt_library", "check_same_region_test", "gb_rrt", "in_region", "run"]
+__all__ = ["BEROPTS", "Region", "ber_opt", "ber_opt_library", "check_same_region_test", "gb_rrt", "in_region",
+           "relaxed_loss", "run"]
