@@ -1,9 +1,12 @@
 """What every study shares: timing, the machine it ran on, and writing results.
 
-* :func:`timed` / :func:`median_time`: a compiling (or warming) first call, then
-  timed calls, each waited for (``jax.block_until_ready``; PyTorch studies pass a
-  function that synchronises its device).
-* :func:`interleaved_medians`: several implementations' calls timed in turn.
+* :func:`settle`: the warm-up every timing starts with: calls for :data:`WARM_S`
+  seconds (one call when a single call takes that long).
+* :func:`timed` / :func:`median_time`: a compiling (or warming) first call, the
+  warm-up, then timed calls, each waited for (``jax.block_until_ready``; PyTorch
+  studies pass a function that synchronises its device).
+* :func:`interleaved_medians`: several implementations timed in turn, a block of
+  calls each, every block after its own warm-up.
 * :func:`measure`: the one repeat policy for runs that differ by implementation
   (a warm-up, one timed run, and two more with the median taken when that run is
   shorter than :data:`SHORT_S`), so that no implementation gets more tries.
@@ -30,6 +33,17 @@ from gbas_jax.io.atomic import atomic_file
 #: the three taken, in every implementation (:func:`measure`).
 SHORT_S = 1.0
 
+#: Seconds of warm-up calls before any timed call (:func:`settle`).  On this
+#: project's 2-core CPU an XLA:CPU program's calls run slow for about 60 ms after a
+#: pause or other work (``dcgan-mnist``'s layer-2 membership test after 3 s idle:
+#: medians 1.65 / 1.37 / 1.08 ms over calls 1-20 / 21-40 / 41-60), where PyTorch's
+#: are back to speed after one call; a single compiling call left the short
+#: GB-RRT points timing that spell (docs/performance.md).
+WARM_S = 0.25
+
+#: Timed calls per implementation and block in :func:`interleaved_medians`.
+BLOCK = 5
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -40,13 +54,32 @@ def _ready(out):
     return out if jax is None else jax.block_until_ready(out)
 
 
+def settle(call: Callable[[], object], min_s: float = WARM_S) -> Tuple[object, Optional[float]]:
+    """Warm-up: ``call()`` (waited for) until ``min_s`` seconds have passed, at least
+    once.  ``(last output, seconds)``: the seconds of that call when it was the only
+    one (a call of ``min_s`` or longer, which then counts as a timed run: the
+    program was warm when it started), else ``None``."""
+    t0 = time.perf_counter()
+    out = _ready(call())
+    once = time.perf_counter() - t0
+    if once >= min_s:
+        return out, once
+    while time.perf_counter() - t0 < min_s:
+        out = _ready(call())
+    return out, None
+
+
 def timed(fn: Callable[[int], object], repeats: int) -> Tuple[float, List[float], object]:
     """``(first call s, [later calls s], last output)``: ``fn(0)`` once (compilation
-    and warm-up included), then ``fn(1) ... fn(repeats)``, each waited for."""
+    and warm-up included), then, when ``repeats`` > 0, :func:`settle` on ``fn(0)``
+    (untimed) and ``fn(1) ... fn(repeats)`` timed, each waited for.  ``repeats=0``
+    is one call and nothing more (a conversion, a cold start)."""
     t0 = time.perf_counter()
     out = _ready(fn(0))
     first = time.perf_counter() - t0
     times = []
+    if repeats > 0:
+        settle(lambda: fn(0))
     for r in range(1, repeats + 1):
         t0 = time.perf_counter()
         out = _ready(fn(r))
@@ -61,35 +94,53 @@ def median_time(fn: Callable[[int], object], repeats: int) -> Tuple[float, float
 
 
 def measure(run: Callable[[], object], warmup: Optional[Callable[[], object]] = None,
-            short_s: float = SHORT_S) -> Tuple[float, object, int]:
+            short_s: float = SHORT_S, repeats: int = 3,
+            seconds: Optional[Callable[[object], float]] = None) -> Tuple[float, object, int]:
     """``(seconds, output, timed runs)`` under the one repeat policy: ``warmup()``
-    (default: ``run()`` itself, which compiles a JAX program), then ``run()`` timed;
-    if it took less than ``short_s``, two more timed runs and the median of three.
-    ``run`` must wait for its own result (JAX: block; CUDA: synchronise)."""
+    (default: ``run()`` itself, which compiles a JAX program), :func:`settle` on
+    ``run``, then ``run()`` timed; if it took less than ``short_s``, ``repeats``
+    timed runs in all and their median.  ``run`` must wait for its own result
+    (JAX: block; CUDA: synchronise).  ``seconds(output)``, when given, is a run's
+    time in place of the wall clock's (a PyTorch reference that times its own
+    loop, set-up excluded)."""
     (warmup or run)()
-    times, out = [], None
-    while True:
+    out, once = settle(run)
+    times = [] if once is None else [once if seconds is None else seconds(out)]
+    while not times or (len(times) < repeats and times[0] < short_s):
         t0 = time.perf_counter()
         out = _ready(run())
-        times.append(time.perf_counter() - t0)
-        if len(times) == 3 or times[0] >= short_s:
-            return statistics.median(times), out, len(times)
+        times.append(time.perf_counter() - t0 if seconds is None else seconds(out))
+    return statistics.median(times), out, len(times)
 
 
-def interleaved_medians(fns: dict, repeats: int) -> dict:
-    """``{name: median seconds}`` of each function in ``fns`` (each waits for its own
-    result), after one warm-up call each, timed in turn: one call of each per
-    round, ``repeats`` rounds, so that a slow spell of a shared machine costs every
-    implementation alike.  (Timing one implementation's runs and then the other's
-    once put a 2.6x difference into a fixed cost that alternating showed equal.)"""
+def interleaved_medians(fns: dict, repeats: int, block: int = BLOCK) -> dict:
+    """``{name: median seconds}`` of ``repeats`` timed calls of each function in
+    ``fns`` (each waits for its own result).  After one first (compiling) call
+    each, the implementations take turns: per turn :func:`settle`, then up to
+    ``block`` timed calls, so that a slow spell of a shared machine costs every
+    implementation alike.  Why blocks and not one call each in turn: PyTorch's
+    OpenMP workers spin for a while after each of its calls, on the cores the next
+    call needs (``dcgan-mnist``'s layer-2 membership test in gbas-jax: 2.0 ms alone,
+    2.9 ms called right after each PyTorch call, 2.0 ms with
+    ``OMP_WAIT_POLICY=passive``), and XLA:CPU is slow for its first calls after
+    other work (:data:`WARM_S`).  (Timing all of one implementation's runs and
+    then the other's once put a 2.6x difference into a fixed cost that taking
+    turns showed equal.)"""
     for f in fns.values():
         _ready(f())
     times = {k: [] for k in fns}
-    for _ in range(repeats):
+    while any(len(v) < repeats for v in times.values()):
         for k, f in fns.items():
-            t0 = time.perf_counter()
-            _ready(f())
-            times[k].append(time.perf_counter() - t0)
+            if len(times[k]) >= repeats:
+                continue
+            _, once = settle(f)
+            if once is not None:      # a long call: one per turn, the warm-up's own
+                times[k].append(once)
+                continue
+            for _ in range(min(block, repeats - len(times[k]))):
+                t0 = time.perf_counter()
+                _ready(f())
+                times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 

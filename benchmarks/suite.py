@@ -158,19 +158,31 @@ def _over_seeds(runs):
     return mid
 
 
-def jax_rrt(gen, z0, layer, V, cfg, repeats=3, seeds=SEEDS) -> dict:
+def jax_rrt(gen, z0, layer, V, cfg, seeds=SEEDS) -> dict:
     """GB-RRT of gbas-jax on a fixed region, with compile time, bound and shares
     (rates: medians over ``seeds``)."""
-    return _over_seeds([_jax_rrt(gen, z0, layer, V, cfg, seed, repeats) for seed in seeds])
+    return _over_seeds([_jax_rrt(gen, z0, layer, V, cfg, seed) for seed in seeds])
 
 
-def _jax_rrt(gen, z0, layer, V, cfg, seed, repeats) -> dict:
+def _rrt_time(run, warmup, seconds=None):
+    """``(seconds, output)`` of a GB-RRT run, the same policy in every
+    implementation: :func:`benchmarks.common.measure` (a run under a second: the
+    median of 3), then, for a run under :data:`SHORT_RUN_S`, the median of
+    :data:`SHORT_RUN_REPEATS` more."""
+    t, out, _ = measure(run, warmup, seconds=seconds)
+    if t < SHORT_RUN_S:
+        t, out, _ = measure(run, lambda: None, repeats=SHORT_RUN_REPEATS, seconds=seconds)
+    return t, out
+
+
+def _jax_rrt(gen, z0, layer, V, cfg, seed) -> dict:
     V = jnp.asarray(V, jnp.int8)
     key = jax.random.key(seed)   # made outside the timing, as the PyTorch runs seed theirs
-    run = lambda r: gb.gb_rrt(gen, z0, layer, V, cfg, key=key)  # noqa: E731
-    first, t, tree = median_time(run, repeats)
-    if t < SHORT_RUN_S:
-        _, t, tree = median_time(run, SHORT_RUN_REPEATS)
+    run = lambda: gb.gb_rrt(gen, z0, layer, V, cfg, key=key)  # noqa: E731
+    t0 = time.perf_counter()
+    jax.block_until_ready(run())
+    first = time.perf_counter() - t0
+    t, tree = _rrt_time(run, lambda: None)
     n, it = int(tree.num_samples), int(tree.iterations)
     cand = it * cfg.proposals
     sizes = kept.plan(gen, layer, V, cfg.region_path)
@@ -209,11 +221,10 @@ def torch_rrt(impl: str, gen, z0, layer, V, cfg, device="cpu", net=None, seeds=S
 def _torch_rrt(mod, impl, gen, z0, layer, V, cfg, device, net, seed) -> dict:
     import torch
 
-    out = mod.run(gen, np.asarray(z0), layer, cfg, seed, V=V, device=device, net=net)
-    t, acc, cand = out["rrt_s"], out["accepted"], out["candidates"]
-    if t < SHORT_RUN_S:   # the same seed grows the same tree: time it again
-        t = statistics.median([t] + [mod.run(gen, np.asarray(z0), layer, cfg, seed, V=V, device=device,
-                                             net=net)["rrt_s"] for _ in range(SHORT_RUN_REPEATS - 1)])
+    # the same seed grows the same tree: every run times the same work
+    t, out = _rrt_time(lambda: mod.run(gen, np.asarray(z0), layer, cfg, seed, V=V, device=device, net=net),
+                       lambda: None, seconds=lambda o: o["rrt_s"])
+    acc, cand = out["accepted"], out["candidates"]
     batch = 1 if impl == "reference_torch" else cfg.proposals
     with torch.inference_mode():
         z = torch.randn(BOUND_REPEATS, batch, gen.latent_dim, device=device)
@@ -245,9 +256,14 @@ def _ber_step_bound(gen, z0, layer, cfg) -> float:
     return t16 / 16
 
 
-def jax_beropt(gen, z0, layer, cfg, steps: int, repeats=2) -> dict:
+def jax_beropt(gen, z0, layer, cfg, steps: int) -> dict:
     cfg = dataclasses.replace(cfg, ber_steps=steps, ber_tol=0.0)
-    first, t, _ = median_time(lambda r: gb.ber_opt(gen, z0, layer, cfg, key=jax.random.key(r)), repeats)
+    key = jax.random.key(0)
+    run = lambda: gb.ber_opt(gen, z0, layer, cfg, key=key)  # noqa: E731
+    t0 = time.perf_counter()
+    jax.block_until_ready(run())
+    first = time.perf_counter() - t0
+    t, _, _ = measure(run, lambda: None)
     bound = _ber_step_bound(gen, z0, layer, cfg) * steps
     return dict(impl="jax", ber_s=t, ber_compile_s=max(first - t, 0.0), ber_steps=steps,
                 ber_steps_per_s=steps / t, ber_bound_s=bound, ber_efficiency=bound / t)
@@ -258,13 +274,19 @@ def torch_beropt(impl: str, gen, z0, layer, cfg, steps: int, device="cpu", net=N
     mod = reference_torch if impl == "reference_torch" else batched_torch
     net = _net(impl, gen, device) if net is None else net
     c = dataclasses.replace(cfg, ber_steps=steps, ber_tol=0.0, capacity=2, max_iterations=1)
-    mod.run(gen, np.asarray(z0), layer, dataclasses.replace(c, ber_steps=3), 1, device=device, net=net)
-    out = mod.run(gen, np.asarray(z0), layer, c, 0, device=device, net=net)
-    return dict(impl=impl, ber_s=out["ber_s"], ber_steps=steps, ber_steps_per_s=steps / out["ber_s"])
+    t, _, _ = measure(lambda: mod.run(gen, np.asarray(z0), layer, c, 0, device=device, net=net),
+                      lambda: mod.run(gen, np.asarray(z0), layer, dataclasses.replace(c, ber_steps=3), 1,
+                                      device=device, net=net), seconds=lambda o: o["ber_s"])
+    return dict(impl=impl, ber_s=t, ber_steps=steps, ber_steps_per_s=steps / t)
 
 
-def jax_batch(gen, z0s, layer, cfg, repeats=2) -> dict:
-    first, t, res = median_time(lambda r: gb.egbas_batch(gen, z0s, layer, cfg, key=jax.random.key(r)), repeats)
+def jax_batch(gen, z0s, layer, cfg) -> dict:
+    key = jax.random.key(0)
+    run = lambda: gb.egbas_batch(gen, z0s, layer, cfg, key=key)  # noqa: E731
+    t0 = time.perf_counter()
+    jax.block_until_ready(run())
+    first = time.perf_counter() - t0
+    t, res, _ = measure(run, lambda: None)
     stats = {}
     if jax.default_backend() != "cpu":
         try:
@@ -290,13 +312,12 @@ def torch_batch(impl: str, gen, z0s, layer, cfg, device="cpu", beropt: str = "pa
     mod = reference_torch if impl == "reference_torch" else batched_torch
     kw = {"beropt": beropt} if impl == "batched_torch" else {}
     net = _net(impl, gen, device)
-    mod.run(gen, np.asarray(z0s[0]), layer, dataclasses.replace(cfg, ber_steps=3, ber_tol=0.0, capacity=8), 1,
-            device=device, net=net, **kw)           # warm-up
-    t0 = time.perf_counter()
-    steps = []
-    for i in range(z0s.shape[0]):
-        steps.append(mod.run(gen, np.asarray(z0s[i]), layer, cfg, i, device=device, net=net, **kw)["ber_steps"])
-    t = time.perf_counter() - t0
+    warm = lambda: mod.run(gen, np.asarray(z0s[0]), layer,  # noqa: E731
+                           dataclasses.replace(cfg, ber_steps=3, ber_tol=0.0, capacity=8), 1,
+                           device=device, net=net, **kw)
+    run = lambda: [mod.run(gen, np.asarray(z0s[i]), layer, cfg, i, device=device, net=net,  # noqa: E731
+                           **kw)["ber_steps"] for i in range(z0s.shape[0])]
+    t, steps, _ = measure(run, warm)
     return dict(impl=impl, algorithm=beropt if impl == "batched_torch" else "paper", queries=int(z0s.shape[0]),
                 batch_s=t, queries_per_s=z0s.shape[0] / t, mean_ber_steps=float(np.mean(steps)))
 

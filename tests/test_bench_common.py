@@ -42,20 +42,39 @@ def test_measure_times_a_long_run_once_and_a_short_one_three_times(monkeypatch):
     assert n == 3 and out == 7 and t == pytest.approx(statistics.median([0.3, 0.1, 0.2]))
 
 
-def test_interleaved_medians_alternate_after_one_warm_up_each(monkeypatch):
-    clock = _Clock(monkeypatch)
-    order = []
+def _calls(clock, order, name, durations):
+    it = iter(durations)
 
-    def fn(name, durations):
-        it = iter(durations)
+    def call():
+        order.append(name)
+        clock.now += next(it)
+        return name
+    return call
 
-        def call():
-            order.append(name)
-            clock.now += next(it)
-        return call
-    t = common.interleaved_medians({"a": fn("a", [9.0, 1.0, 3.0, 2.0]), "b": fn("b", [9.0, 5.0, 4.0, 6.0])}, 3)
-    assert order == ["a", "b"] + ["a", "b"] * 3           # warm-ups, then one of each per round
-    assert t == {"a": 2.0, "b": 5.0}                      # the warm-ups are not timed
+
+def test_settle_calls_for_warm_s_or_once_when_a_call_is_that_long(monkeypatch):
+    clock, order = _Clock(monkeypatch), []
+    out, once = common.settle(_calls(clock, order, "s", [0.1] * 10), min_s=0.25)
+    assert (out, once, len(order)) == ("s", None, 3)        # 0.1, 0.2, 0.3 s: warm
+    out, once = common.settle(_calls(clock, order, "l", [0.4, 9.0]), min_s=0.25)
+    assert (out, once, order.count("l")) == ("l", 0.4, 1)   # one long call, its time kept
+
+
+def test_interleaved_medians_take_turns_in_blocks_each_after_a_warm_up(monkeypatch):
+    clock, order = _Clock(monkeypatch), []
+    w = [0.1, 0.1, 0.1]                                     # one settle of WARM_S = 0.25
+    a = _calls(clock, order, "a", [9.0] + w + [1.0, 3.0] + w + [2.0])
+    b = _calls(clock, order, "b", [9.0] + w + [5.0, 4.0] + w + [6.0])
+    t = common.interleaved_medians({"a": a, "b": b}, 3, block=2)
+    assert order == ["a", "b"] + ["a"] * 5 + ["b"] * 5 + ["a"] * 4 + ["b"] * 4
+    assert t == {"a": 2.0, "b": 5.0}                      # warm-ups and first calls not timed
+
+
+def test_interleaved_medians_time_a_long_call_once_per_turn(monkeypatch):
+    clock, order = _Clock(monkeypatch), []
+    t = common.interleaved_medians({"a": _calls(clock, order, "a", [9.0, 1.0, 3.0, 2.0]),
+                                    "b": _calls(clock, order, "b", [9.0, 5.0, 4.0, 6.0])}, 3)
+    assert order == ["a", "b"] * 4 and t == {"a": 2.0, "b": 5.0}
 
 
 def test_measure_warms_up_with_the_run_itself_by_default(monkeypatch):
@@ -69,7 +88,24 @@ def test_measure_warms_up_with_the_run_itself_by_default(monkeypatch):
     assert len(seen) == 2 and n == 1 and t == 1.5
 
 
-def test_timed_calls_first_then_repeats_with_their_index(monkeypatch):
+def test_measure_settles_short_runs_before_timing_them(monkeypatch):
+    clock, order = _Clock(monkeypatch), []
+    t, out, n = common.measure(_calls(clock, order, "r", [0.1] * 3 + [0.05, 0.07, 0.06]), warmup=lambda: None)
+    assert (n, out, len(order)) == (3, "r", 6) and t == pytest.approx(0.06)
+
+
+def test_measure_can_take_times_from_the_output(monkeypatch):
+    clock = _Clock(monkeypatch)
+    own = iter([0.5, 0.2, 0.4])
+
+    def run():
+        clock.now += 1.0                                   # set-up the run times itself without
+        return {"s": next(own)}
+    t, _, n = common.measure(run, warmup=lambda: None, seconds=lambda o: o["s"])
+    assert n == 3 and t == pytest.approx(0.4)
+
+
+def test_timed_calls_first_warm_up_then_repeats_with_their_index(monkeypatch):
     clock = _Clock(monkeypatch)
     got = []
 
@@ -78,8 +114,24 @@ def test_timed_calls_first_then_repeats_with_their_index(monkeypatch):
         clock.now += 3.0 if r == 0 else 1.0 + r
         return r
     first, times, out = common.timed(fn, 3)
-    assert got == [0, 1, 2, 3] and first == 3.0 and times == [2.0, 3.0, 4.0] and out == 3
-    assert common.median_time(lambda r: r, 1)[2] == 1
+    # one long warm-up call of fn(0), untimed
+    assert got == [0, 0, 1, 2, 3] and first == 3.0 and times == [2.0, 3.0, 4.0] and out == 3
+    got.clear()
+    assert common.timed(fn, 0) == (3.0, [], 0) and got == [0]       # one call, no warm-up
+
+    got.clear()
+
+    def short(r):
+        got.append(r)
+        clock.now += 0.1
+        return r
+    first, times, out = common.timed(short, 2)
+    assert got == [0, 0, 0, 0, 1, 2] and times == pytest.approx([0.1, 0.1]) and out == 2
+
+    def tick(r):
+        clock.now += 0.3
+        return r
+    assert common.median_time(tick, 1) == (pytest.approx(0.3), pytest.approx(0.3), 1)
 
 
 def test_record_header_names_command_commit_and_machine():
