@@ -3,7 +3,8 @@
 Without a study name (or with ``compare``) it runs the comparison of gbas-jax with
 the PyTorch references (:mod:`benchmarks.compare`).  Each study is a module with
 ``parser()``, ``run(args) -> record`` and ``main(argv)``; its timing, machine
-record and file writing come from :mod:`benchmarks.common`.  ``python -m
+record and file writing come from :mod:`benchmarks.common`, and every study runs
+with glibc's malloc thresholds fixed (:func:`benchmarks.common.steady_malloc`).  ``python -m
 benchmarks list`` names them; ``python -m benchmarks STUDY --help`` explains one.
 """
 
@@ -49,6 +50,8 @@ def main(argv=None) -> int:
         print(f"python -m benchmarks: unknown study {name!r}; known: {', '.join(STUDIES)}", file=sys.stderr)
         return 2
     rest = argv[1:] if argv and argv[0] == name else argv
+    from .common import steady_malloc
+    steady_malloc()             # before any study allocates: the same allocator state for every timing
     return importlib.import_module(f"benchmarks.{STUDIES[name]}").main(rest) or 0
 
 

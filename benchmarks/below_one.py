@@ -14,9 +14,13 @@ batch.
   through them splits a call into a fixed cost and a cost per step.
 * ``rrt_order``: the benchmark's GB-RRT job at ``dcgan-mnist`` layer 2, twice per
   implementation in alternation, first thing in the process.
-* ``membership``: one GB-RRT membership test of K = 32 candidates (the prefix
+* ``membership``: one GB-RRT membership test of K candidates (the prefix
   ``f_{l:1}`` and the sign check, on the path gbas-jax plans), the work a tree
   iteration is bound by.
+* ``first_calls`` and ``after_torch`` (``dcgan-mnist`` layer 2): the two timing
+  effects behind the benchmark's warm-up and block-wise turns
+  (:mod:`benchmarks.common`): an XLA:CPU program's first calls after a pause, and
+  gbas-jax's calls right after PyTorch's.
 
 Every time is the median of ``--repeats`` timed runs, the two implementations
 taking turns in blocks of calls, each block after its own warm-up
@@ -26,10 +30,11 @@ taking turns in blocks of calls, each block after its own warm-up
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 
-from .common import interleaved_medians, record_header, write_json
+from .common import interleaved_medians, record_header, settle, write_json
 
 PROG = "python -m benchmarks below-one"
 #: (model, layer) of the BerOpt-per-step points below 1.0x
@@ -37,17 +42,24 @@ BER_STEP = [("dcgan64", 2)]
 #: (model, layer) of the time-to-objective point below 1.0x (10 steps)
 BER_CALL = [("dcgan64", 1)]
 BER_CALL_STEPS = (10, 20, 40, 80)
-#: (model, layer) of the GB-RRT points below (or at) 1.0x, and one above for contrast
-MEMBERSHIP = [("dcgan-mnist", 2), ("dcgan-mnist", 3), ("dcgan-mnist", 4), ("dcgan64", 3), ("dcgan64", 4),
-              ("dcgan64", 1)]
+#: (model, layer, K, latent size or None for the model's own) of the GB-RRT points
+#: below (or at) 1.0x, and one above for contrast
+MEMBERSHIP = [("dcgan-mnist", 2, 32, None), ("dcgan-mnist", 2, 128, None), ("dcgan-mnist", 3, 32, None),
+              ("dcgan-mnist", 4, 32, None), ("dcgan-mnist-random", 2, 32, 256), ("dcgan64", 3, 32, None),
+              ("dcgan64", 4, 32, None), ("dcgan64", 1, 32, None)]
 LOOP_STEPS = 20
+#: ``first_calls``: seconds idle before the calls, and calls timed (three windows)
+IDLE_S = 3.0
+FIRST_CALLS = 60
+#: ``after_torch``: calls timed per case
+SPIN_CALLS = 60
 
 
-def _setting(name, layer):
+def _setting(name, layer, latent_dim=None):
     import jax
 
     from . import suite
-    gen = suite.model(name)
+    gen = suite.model(name, latent_dim)
     cfg = suite.PLAIN.replace(**suite.config_changes(name))
     z0 = jax.random.normal(jax.random.key(1), (gen.latent_dim,))   # the suite's query
     return gen, cfg, z0
@@ -152,7 +164,9 @@ def ber_call(name, layer, repeats) -> dict:
     return out
 
 
-def membership(name, layer, repeats) -> dict:
+def _membership_pair(name, layer, proposals, latent_dim):
+    """``(gbas-jax test, PyTorch test, record fields)``: one membership test of
+    ``proposals`` candidates in each implementation, both waiting for their result."""
     import jax
     import jax.numpy as jnp
     import torch
@@ -162,23 +176,83 @@ def membership(name, layer, repeats) -> dict:
     from gbas_jax.runtime import compiler
 
     from . import suite
-    gen, _, z0 = _setting(name, layer)
+    gen, _, z0 = _setting(name, layer, latent_dim)
     V, _ = suite.region_for(name, gen, z0, layer, gb.EGBASConfig(), 0.02)
     V = jnp.asarray(V)
     sizes = kept.plan(gen, layer, V, gb.EGBASConfig().region_path)
     fn = compiler.jit(suite._membership_fn(gen, layer, V, sizes))
-    z = jax.random.normal(jax.random.key(11), (32, gen.latent_dim))
-    out = dict(kind="membership", model=name, layer=layer, proposals=32,
-               path="full" if sizes is None else "kept " + "x".join(map(str, sizes[1:])))
+    z = jax.random.normal(jax.random.key(11), (proposals, gen.latent_dim))
+    fields = dict(model=name, layer=layer, proposals=proposals, latent_dim=gen.latent_dim,
+                  path="full" if sizes is None else "kept " + "x".join(map(str, sizes[1:])))
     net = suite._net("batched_torch", gen, "cpu")
     zt = torch.tensor(np.asarray(z))
 
     def torch_test():
         with torch.inference_mode():
             return net.boundary(zt, layer)
-    t = interleaved_medians({"jax": lambda: jax.block_until_ready(fn(z)), "torch": torch_test}, repeats)
+    return (lambda: jax.block_until_ready(fn(z))), torch_test, fields
+
+
+def membership(name, layer, proposals, latent_dim, repeats) -> dict:
+    jax_test, torch_test, fields = _membership_pair(name, layer, proposals, latent_dim)
+    out = dict(kind="membership", **fields)
+    t = interleaved_medians({"jax": jax_test, "torch": torch_test}, repeats)
     out["jax_ms"], out["torch_ms"] = 1e3 * t["jax"], 1e3 * t["torch"]
     out["ratio"] = out["torch_ms"] / out["jax_ms"]
+    return out
+
+
+def _each_ms(f, n):
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        f()
+        out.append(1e3 * (time.perf_counter() - t0))
+    return out
+
+
+def first_calls(name, layer, idle_s=IDLE_S, trials=3) -> dict:
+    """Why every timing starts with :data:`benchmarks.common.WARM_S` of warm-up:
+    after ``idle_s`` seconds idle, one implementation's membership test called
+    :data:`FIRST_CALLS` times in a row (medians over ``trials`` of the per-window
+    medians of calls 1-20, 21-40, 41-60), against the same after ``settle``.  Both
+    tests compiled (and called once) first."""
+    jax_test, torch_test, fields = _membership_pair(name, layer, 32, None)
+    out = dict(kind="first_calls", idle_s=idle_s, trials=trials, window=FIRST_CALLS // 3, **fields)
+    for impl, f in (("jax", jax_test), ("torch", torch_test)):
+        f()
+        cold, warm = [], []
+        for _ in range(trials):
+            time.sleep(idle_s)
+            cold.append(_each_ms(f, FIRST_CALLS))
+            time.sleep(idle_s)
+            settle(f)
+            warm.append(_each_ms(f, FIRST_CALLS // 3))
+        w = FIRST_CALLS // 3
+        out[f"{impl}_first_ms"] = float(np.median([c[0] for c in cold]))
+        out[f"{impl}_windows_ms"] = [float(np.median([np.median(c[i * w:(i + 1) * w]) for c in cold]))
+                                     for i in range(3)]
+        out[f"{impl}_after_warm_up_ms"] = float(np.median([np.median(c) for c in warm]))
+    return out
+
+
+def after_torch(name, layer, calls=SPIN_CALLS) -> dict:
+    """Why implementations take turns in blocks: gbas-jax's membership test timed
+    alone (after a warm-up) and right after each call of PyTorch's (whose OpenMP
+    workers spin for a while after a call), medians of ``calls``."""
+    jax_test, torch_test, fields = _membership_pair(name, layer, 32, None)
+    out = dict(kind="after_torch", calls=calls, **fields)
+    jax_test(), torch_test()
+    settle(jax_test)
+    out["jax_alone_ms"] = float(np.median(_each_ms(jax_test, calls)))
+    settle(torch_test)
+    after = []
+    for _ in range(calls):
+        torch_test()
+        after += _each_ms(jax_test, 1)
+    out["jax_after_torch_ms"] = float(np.median(after))
+    settle(torch_test)
+    out["torch_alone_ms"] = float(np.median(_each_ms(torch_test, calls)))
     return out
 
 
@@ -206,7 +280,8 @@ def run(args) -> dict:
     rows = [rrt_order("dcgan-mnist", 2)]            # first: it asks what a fresh process does
     rows += [ber_step(m, layer, args.repeats) for m, layer in BER_STEP]
     rows += [ber_call(m, layer, max(3, args.repeats // 2)) for m, layer in BER_CALL]
-    rows += [membership(m, layer, args.repeats) for m, layer in MEMBERSHIP]
+    rows += [membership(m, layer, k, dz, args.repeats) for m, layer, k, dz in MEMBERSHIP]
+    rows += [first_calls("dcgan-mnist", 2), after_torch("dcgan-mnist", 2)]
     return dict(record_header(), rows=rows)
 
 

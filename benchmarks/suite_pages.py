@@ -255,17 +255,35 @@ def below_one_profile(root) -> str:
                    f"| {' / '.join(f'{t:.3f}' for t in r['jax_s'])} | {' / '.join(f'{t:.3f}' for t in r['torch_s'])} "
                    f"| {1e3 * r['jax_fixed_s']:.1f} / {1e3 * r['torch_fixed_s']:.1f} "
                    f"| {1e3 * r['jax_per_step_s']:.2f} / {1e3 * r['torch_per_step_s']:.2f} |")
-    out += ["", "| membership test, K = 32 | gbas-jax path | gbas-jax ms | PyTorch ms | (a) |", "|---|---|---|---|---|"]
+    out += ["", "| membership test | K | gbas-jax path | gbas-jax ms | PyTorch ms | (a) |", "|---|---|---|---|---|---|"]
     for r in (r for r in rows if r["kind"] == "membership"):
-        out.append(f"| {_name(r['model'])} layer {r['layer']} | {r['path']} | {r['jax_ms']:.2f} | {r['torch_ms']:.2f} "
-                   f"| {r['ratio']:.2f}x |")
+        latent = f" (latent {r['latent_dim']})" if r["model"] == "dcgan-mnist-random" else ""
+        out.append(f"| {_name(r['model'])}{latent} layer {r['layer']} | {r['proposals']} | {r['path']} "
+                   f"| {r['jax_ms']:.2f} | {r['torch_ms']:.2f} | {r['ratio']:.2f}x |")
     for r in (r for r in rows if r["kind"] == "rrt_order"):
         c = r["candidates_per_s"]
         out += ["", f"The benchmark's GB-RRT job at {_name(r['model'])} layer {r['layer']} (targets group), run first "
                 f"in a fresh process, gbas-jax and batched PyTorch alternating: {c[0]:,.0f} / {c[1]:,.0f} "
                 f"candidates/s the first time ({r['first_ratio']:.2f}x), {c[2]:,.0f} / {c[3]:,.0f} the second "
                 f"({r['second_ratio']:.2f}x)."]
+    for r in (r for r in rows if r["kind"] == "first_calls"):
+        w = r["window"]
+        spans = " / ".join(f"{i * w + 1}-{(i + 1) * w}" for i in range(3))
+        out += ["", f"A program's first calls ({_name(r['model'])} layer {r['layer']}'s membership test, "
+                f"K = {r['proposals']}, after {r['idle_s']:g} s idle; medians of {r['trials']} trials): gbas-jax "
+                f"{r['jax_first_ms']:.2f} ms the first call, {' / '.join(f'{t:.2f}' for t in r['jax_windows_ms'])} ms "
+                f"over calls {spans}, {r['jax_after_warm_up_ms']:.2f} ms after the warm-up; PyTorch "
+                f"{r['torch_first_ms']:.2f} ms, {' / '.join(f'{t:.2f}' for t in r['torch_windows_ms'])} ms, "
+                f"{r['torch_after_warm_up_ms']:.2f} ms."]
+    for r in (r for r in rows if r["kind"] == "after_torch"):
+        out += ["", f"The same gbas-jax test alone: {r['jax_alone_ms']:.2f} ms; called right after each PyTorch "
+                f"call: {r['jax_after_torch_ms']:.2f} ms (PyTorch's alone: {r['torch_alone_ms']:.2f} ms; medians "
+                f"of {r['calls']} calls)."]
     m = d["machine"]
+    malloc = m.get("malloc")
+    out += ["", "glibc malloc thresholds fixed (trim {trim_bytes:,} B, mmap {mmap_bytes:,} B; "
+            "`benchmarks.common.steady_malloc`).".format(**malloc) if malloc
+            else "glibc malloc thresholds left to adapt (no `steady_malloc`)."]
     return "\n".join(out) + (f"\n\n`{d['command']}` ({m['processor']}, {m['cpus']} CPUs; jax {m['jax']}, "
                              f"torch {m.get('torch')}; commit {(d.get('git_commit') or '?')[:7]}; "
                              f"`{CPU_RUN}/below_one.json`).")

@@ -190,3 +190,17 @@ def test_the_entry_lists_and_dispatches_every_study(capsys):
     with pytest.raises(SystemExit) as e:
         entry.main(["convert-time", "--help"])
     assert e.value.code == 0 and "python -m benchmarks convert-time" in capsys.readouterr().out
+
+
+def test_steady_malloc_sets_glibc_thresholds_once_and_records_them(monkeypatch):
+    import platform
+    monkeypatch.setattr(common, "_MALLOC", None)
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        assert common.steady_malloc() is None and common.machine()["malloc"] is None
+        return
+    got = common.steady_malloc()
+    assert got == {"trim_bytes": common.MALLOC_TRIM_BYTES, "mmap_bytes": common.MALLOC_MMAP_BYTES}
+    assert common.steady_malloc() == got and common.machine()["malloc"] == got
+    monkeypatch.setattr(common, "_MALLOC", None)
+    monkeypatch.setattr(platform, "libc_ver", lambda *a, **k: ("musl", "1.2"))
+    assert common.steady_malloc() is None and common.machine()["malloc"] is None
