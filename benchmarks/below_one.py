@@ -38,7 +38,7 @@ from .common import interleaved_medians, record_header, settle, write_json
 
 PROG = "python -m benchmarks below-one"
 #: (model, layer) of the BerOpt-per-step points below 1.0x
-BER_STEP = [("dcgan64", 2)]
+BER_STEP = [("dcgan64", 2), ("stylegan2-64", 4)]
 #: (model, layer) of the time-to-objective point below 1.0x (10 steps)
 BER_CALL = [("dcgan64", 1)]
 BER_CALL_STEPS = (10, 20, 40, 80)
