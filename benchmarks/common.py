@@ -104,6 +104,14 @@ def settle(call: Callable[[], object], min_s: float = WARM_S) -> Tuple[object, O
     return out, None
 
 
+def first_call(run: Callable[[], object]) -> Tuple[float, object]:
+    """``(seconds, output)`` of one call of ``run``, waited for: a JAX program's
+    compiling call, whose time less a timed run's is the compile time reported."""
+    t0 = time.perf_counter()
+    out = _ready(run())
+    return time.perf_counter() - t0, out
+
+
 def timed(fn: Callable[[int], object], repeats: int) -> Tuple[float, List[float], object]:
     """``(first call s, [later calls s], last output)``: ``fn(0)`` once (compilation
     and warm-up included), then, when ``repeats`` > 0, :func:`settle` on ``fn(0)``

@@ -42,7 +42,7 @@ import gbas_jax as gb
 from gbas_jax.core import kept
 from gbas_jax.runtime import compiler
 
-from .common import measure, median_time
+from .common import first_call, measure, median_time
 
 BOUND_REPEATS = 64
 
@@ -179,9 +179,7 @@ def _jax_rrt(gen, z0, layer, V, cfg, seed) -> dict:
     V = jnp.asarray(V, jnp.int8)
     key = jax.random.key(seed)   # made outside the timing, as the PyTorch runs seed theirs
     run = lambda: gb.gb_rrt(gen, z0, layer, V, cfg, key=key)  # noqa: E731
-    t0 = time.perf_counter()
-    jax.block_until_ready(run())
-    first = time.perf_counter() - t0
+    first, _ = first_call(run)
     t, tree = _rrt_time(run, lambda: None)
     n, it = int(tree.num_samples), int(tree.iterations)
     cand = it * cfg.proposals
@@ -260,9 +258,7 @@ def jax_beropt(gen, z0, layer, cfg, steps: int) -> dict:
     cfg = dataclasses.replace(cfg, ber_steps=steps, ber_tol=0.0)
     key = jax.random.key(0)
     run = lambda: gb.ber_opt(gen, z0, layer, cfg, key=key)  # noqa: E731
-    t0 = time.perf_counter()
-    jax.block_until_ready(run())
-    first = time.perf_counter() - t0
+    first, _ = first_call(run)
     t, _, _ = measure(run, lambda: None)
     bound = _ber_step_bound(gen, z0, layer, cfg) * steps
     return dict(impl="jax", ber_s=t, ber_compile_s=max(first - t, 0.0), ber_steps=steps,
@@ -283,9 +279,7 @@ def torch_beropt(impl: str, gen, z0, layer, cfg, steps: int, device="cpu", net=N
 def jax_batch(gen, z0s, layer, cfg) -> dict:
     key = jax.random.key(0)
     run = lambda: gb.egbas_batch(gen, z0s, layer, cfg, key=key)  # noqa: E731
-    t0 = time.perf_counter()
-    jax.block_until_ready(run())
-    first = time.perf_counter() - t0
+    first, _ = first_call(run)
     t, res, _ = measure(run, lambda: None)
     stats = {}
     if jax.default_backend() != "cpu":
@@ -412,10 +406,9 @@ def jax_time_to_objective(gen, z0, layer, target, cap=3000, algorithm: str = "li
     hit = np.nonzero(np.asarray(trace) <= target)[0]
     steps = int((hit[0] + 1) * TTO_CHECK) if len(hit) else cap
     run = cfg.replace(ber_steps=steps)
-    t0 = time.perf_counter()
-    jax.block_until_ready(gb.ber_opt(gen, z0, layer, run, key=TTO_KEY, full_output=True))
-    first = time.perf_counter() - t0
-    t, res, n = measure(lambda: gb.ber_opt(gen, z0, layer, run, key=TTO_KEY, full_output=True), warmup=lambda: None)
+    call = lambda: gb.ber_opt(gen, z0, layer, run, key=TTO_KEY, full_output=True)  # noqa: E731
+    first, _ = first_call(call)
+    t, res, n = measure(call, warmup=lambda: None)
     return dict(impl="jax", algorithm=algorithm, tto_s=t, tto_steps=steps, reached=bool(len(hit)),
                 final_objective=float(res.objective), tto_compile_s=max(first - t, 0.0), timed_runs=n)
 
