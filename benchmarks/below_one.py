@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from .common import interleaved_medians, record_header, settle, write_json
+from .common import call_times, interleaved_medians, record_header, settle, write_json
 
 PROG = "python -m benchmarks below-one"
 #: (model, layer) of the BerOpt-per-step points below 1.0x
@@ -203,12 +203,7 @@ def membership(name, layer, proposals, latent_dim, repeats) -> dict:
 
 
 def _each_ms(f, n):
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        f()
-        out.append(1e3 * (time.perf_counter() - t0))
-    return out
+    return [1e3 * t for t in call_times(f, n)]
 
 
 def first_calls(name, layer, idle_s=IDLE_S, trials=3) -> dict:

@@ -104,6 +104,17 @@ def settle(call: Callable[[], object], min_s: float = WARM_S) -> Tuple[object, O
     return out, None
 
 
+def call_times(call: Callable[[], object], n: int) -> List[float]:
+    """Seconds of each of ``n`` calls of ``call`` in a row, each waited for, with no
+    warm-up (what a warm-up is for is what some studies time)."""
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        _ready(call())
+        out.append(time.perf_counter() - t0)
+    return out
+
+
 def first_call(run: Callable[[], object]) -> Tuple[float, object]:
     """``(seconds, output)`` of one call of ``run``, waited for: a JAX program's
     compiling call, whose time less a timed run's is the compile time reported."""

@@ -204,3 +204,9 @@ def test_steady_malloc_sets_glibc_thresholds_once_and_records_them(monkeypatch):
     monkeypatch.setattr(common, "_MALLOC", None)
     monkeypatch.setattr(platform, "libc_ver", lambda *a, **k: ("musl", "1.2"))
     assert common.steady_malloc() is None and common.machine()["malloc"] is None
+
+
+def test_call_times_times_each_call_with_no_warm_up(monkeypatch):
+    clock, order = _Clock(monkeypatch), []
+    assert common.call_times(_calls(clock, order, "c", [0.5, 0.2, 0.1]), 3) == pytest.approx([0.5, 0.2, 0.1])
+    assert order == ["c"] * 3
