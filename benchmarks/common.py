@@ -33,12 +33,11 @@ from gbas_jax.io.atomic import atomic_file
 #: the three taken, in every implementation (:func:`measure`).
 SHORT_S = 1.0
 
-#: Seconds of warm-up calls before any timed call (:func:`settle`).  On this
-#: project's 2-core CPU an XLA:CPU program's calls run slow for about 60 ms after a
-#: pause or other work (``dcgan-mnist``'s layer-2 membership test after 3 s idle:
-#: medians 1.65 / 1.37 / 1.08 ms over calls 1-20 / 21-40 / 41-60), where PyTorch's
-#: are back to speed after one call; a single compiling call left the short
-#: GB-RRT points timing that spell (docs/performance.md).
+#: Seconds of warm-up calls before any timed call (:func:`settle`).  An XLA:CPU
+#: program's calls run slow for a while after a pause or other work, where
+#: PyTorch's are back to speed after one call; a single compiling call left the
+#: short GB-RRT points timing that spell (``python -m benchmarks below-one``'s
+#: ``first_calls`` row, docs/performance.md).
 WARM_S = 0.25
 
 #: Timed calls per implementation and block in :func:`interleaved_medians`.
@@ -128,9 +127,7 @@ def timed(fn: Callable[[int], object], repeats: int) -> Tuple[float, List[float]
     and warm-up included), then, when ``repeats`` > 0, :func:`settle` on ``fn(0)``
     (untimed) and ``fn(1) ... fn(repeats)`` timed, each waited for.  ``repeats=0``
     is one call and nothing more (a conversion, a cold start)."""
-    t0 = time.perf_counter()
-    out = _ready(fn(0))
-    first = time.perf_counter() - t0
+    first, out = first_call(lambda: fn(0))
     times = []
     if repeats > 0:
         settle(lambda: fn(0))
@@ -174,10 +171,8 @@ def interleaved_medians(fns: dict, repeats: int, block: int = BLOCK) -> dict:
     ``block`` timed calls, so that a slow spell of a shared machine costs every
     implementation alike.  Why blocks and not one call each in turn: PyTorch's
     OpenMP workers spin for a while after each of its calls, on the cores the next
-    call needs (``dcgan-mnist``'s layer-2 membership test in gbas-jax: 2.0 ms alone,
-    2.9 ms called right after each PyTorch call, 2.0 ms with
-    ``OMP_WAIT_POLICY=passive``), and XLA:CPU is slow for its first calls after
-    other work (:data:`WARM_S`).  (Timing all of one implementation's runs and
+    call needs (``below-one``'s ``after_torch`` row), and XLA:CPU is slow for its
+    first calls after other work (:data:`WARM_S`).  (Timing all of one implementation's runs and
     then the other's once put a 2.6x difference into a fixed cost that taking
     turns showed equal.)"""
     for f in fns.values():
@@ -191,10 +186,7 @@ def interleaved_medians(fns: dict, repeats: int, block: int = BLOCK) -> dict:
             if once is not None:      # a long call: one per turn, the warm-up's own
                 times[k].append(once)
                 continue
-            for _ in range(min(block, repeats - len(times[k]))):
-                t0 = time.perf_counter()
-                _ready(f())
-                times[k].append(time.perf_counter() - t0)
+            times[k] += call_times(f, min(block, repeats - len(times[k])))
     return {k: statistics.median(v) for k, v in times.items()}
 
 
